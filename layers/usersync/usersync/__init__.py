@@ -1,0 +1,1 @@
+"""usersync: keep Batch.com and CleverTap in sync with your own user data."""

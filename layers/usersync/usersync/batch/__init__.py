@@ -1,0 +1,1 @@
+"""Batch.com Custom Data API 1.0: per-user attributes and tags on custom user ids."""

@@ -1,0 +1,57 @@
+"""A Batch app (one per platform) as a usersync destination: Custom Data bulk updates."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from usersync.batch.client import BatchCustomDataClient
+from usersync.batch.mapping import MAX_BULK_USERS, bulk_element
+from usersync.delivery.destination import LazyClient, pooled_session
+from usersync.delivery.outcomes import SendResult
+from usersync.records import UserChange
+from usersync.secrets import resolve
+
+
+class BatchAppSettings(BaseModel):
+    """Settings shared by the Batch destinations: an app's API key and the company REST key,
+    both as secret references (see usersync.secrets)."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key: str = Field(description="reference to the app's API key (Live/Dev/SDK), one app per platform")
+    rest_key: str = Field(description="reference to the company REST API key")
+    concurrency: int = Field(2, ge=1, le=32)
+    timeout_s: float = Field(30.0, gt=0, le=300)
+
+
+class BatchSettings(BatchAppSettings):
+    type: Literal["batch"]
+    batch_size: int = Field(MAX_BULK_USERS, ge=1, le=MAX_BULK_USERS)
+
+    def build(self, name: str) -> BatchCustomDataDestination:
+        return BatchCustomDataDestination(name, self)
+
+
+class BatchCustomDataDestination:
+    vendor: ClassVar[str] = "batch"
+    record_type: ClassVar[type] = UserChange
+
+    def __init__(self, name: str, settings: BatchSettings):
+        self.name, self.settings = name, settings
+        self.batch_size, self.concurrency = settings.batch_size, settings.concurrency
+        self._client = LazyClient(lambda: BatchCustomDataClient(
+            resolve(settings.api_key, what=f"{name}.api_key"),
+            resolve(settings.rest_key, what=f"{name}.rest_key"),
+            session=pooled_session(settings.concurrency), timeout_s=settings.timeout_s,
+        ))
+
+    def prepare(self, record: UserChange) -> dict[str, Any]:
+        return bulk_element(record)
+
+    def key(self, record: UserChange) -> str:
+        return record.user_id
+
+    def send(self, payloads: list[dict[str, Any]]) -> SendResult:
+        return SendResult(token=self._client.get().bulk_update(payloads))
+

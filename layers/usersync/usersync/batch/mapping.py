@@ -1,0 +1,87 @@
+"""Record -> Batch Custom Data bulk element, with Batch's rules checked before sending
+(vendor page: batch-custom-data-api.txt), so one bad record never sinks a whole bulk call."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from usersync.delivery.outcomes import RecordRejected
+from usersync.records import (
+    EditTags, Increment, Operation, Remove, ReplaceTags, SetDate, SetUrl, SetValue, UserChange,
+)
+
+MAX_BULK_USERS = 10_000
+MAX_NAME_LENGTH = 30
+MAX_URL_LENGTH = 2048
+NAME_PATTERN = re.compile(r"[a-z0-9_]{1,%d}" % MAX_NAME_LENGTH)
+URL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S")
+
+
+def check_name(name: str, field: str) -> None:
+    if not NAME_PATTERN.fullmatch(name):
+        raise RecordRejected(
+            "VENDOR_RULE",
+            f"Batch names must be 1-{MAX_NAME_LENGTH} characters of a-z, 0-9 or _ (no uppercase); "
+            f"got {name!r}. Rename it at the source: usersync never renames silently",
+            field,
+        )
+
+
+def check_url(url: str, field: str) -> None:
+    if len(url) > MAX_URL_LENGTH or not URL_PATTERN.match(url):
+        raise RecordRejected(
+            "VENDOR_RULE",
+            f"Batch URLs need a scheme followed by :// and at most {MAX_URL_LENGTH} characters",
+            field,
+        )
+
+
+def attribute_entry(name: str, op: Operation, field: str, prefix: str = "u.") -> tuple[str, Any]:
+    """One attribute operation -> its Batch key and value. `prefix` is "" for Custom Audiences."""
+    check_name(name, field)
+    if isinstance(op, SetValue):
+        return f"{prefix}{name}", op.value
+    if isinstance(op, Remove):
+        return f"{prefix}{name}", None
+    if isinstance(op, SetDate):
+        return f"date({prefix}{name})", op.epoch
+    if isinstance(op, SetUrl):
+        check_url(op.url, field)
+        return f"url({prefix}{name})", op.url
+    if isinstance(op, Increment):
+        verb = "$decr" if op.decrement else "$incr"
+        raise RecordRejected(
+            "UNSUPPORTED_OPERATION",
+            f"Batch cannot apply {verb} to '{name}': send the attribute's new value instead",
+            field,
+        )
+    raise RecordRejected("UNSUPPORTED_OPERATION", f"Batch cannot apply this operation to '{name}'", field)
+
+
+def tag_entry(name: str, op: ReplaceTags | EditTags, field: str) -> tuple[str, Any]:
+    check_name(name, field)
+    if isinstance(op, ReplaceTags):
+        return f"ut.{name}", list(op.values)
+    edit: dict[str, list[str]] = {}
+    if op.add:
+        edit["$add"] = list(op.add)
+    if op.remove:
+        edit["$remove"] = list(op.remove)
+    return f"ut.{name}", edit
+
+
+def bulk_element(change: UserChange) -> dict[str, Any]:
+    """The element of a bulk call for one user: `{"id": ..., "update": {"overwrite"?, "values"}}`."""
+    values: dict[str, Any] = {}
+    for name, op in change.attributes.items():
+        field = f"attributes.{name}"
+        if isinstance(op, (ReplaceTags, EditTags)):
+            key, value = tag_entry(name, op, field)
+        else:
+            key, value = attribute_entry(name, op, field)
+        values[key] = value
+    update: dict[str, Any] = {"values": values}
+    if change.overwrite:
+        update["overwrite"] = True
+    return {"id": change.user_id, "update": update}

@@ -1,0 +1,59 @@
+"""Destinations configuration: which vendors and apps receive records, with their settings.
+
+The document is JSON: `{"destinations": {"<name>": {"type": "batch" | ..., ...settings}}}`.
+It is read from a file (`file:path`), inline JSON, or an SSM parameter name (in the cloud).
+Secrets inside it are references, resolved when first needed (usersync.secrets).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Union
+
+from aws_lambda_powertools.utilities import parameters
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from usersync.batch.destination import BatchSettings
+from usersync.delivery.destination import Destination
+from usersync.secrets import CACHE_SECONDS
+
+DestinationSettings = Annotated[Union[BatchSettings], Field(discriminator="type")]
+DestinationName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_\-]{1,64}$")]
+
+
+class ConfigError(ValueError):
+    """The destinations config cannot be used; the message says where and why."""
+
+
+class DestinationsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    destinations: dict[DestinationName, DestinationSettings] = Field(min_length=1)
+
+    def build(self) -> dict[str, Destination]:
+        return {name: settings.build(name) for name, settings in self.destinations.items()}
+
+
+def parse_config(text: str, *, origin: str) -> DestinationsConfig:
+    try:
+        return DestinationsConfig.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"destinations config {origin}: {problems}") from None
+
+
+def load_config(location: str | None = None) -> DestinationsConfig:
+    """`location` (default `$DESTINATIONS_CONFIG`): `file:<path>`, inline JSON, or an SSM parameter name."""
+    location = location or os.environ.get("DESTINATIONS_CONFIG", "")
+    if not location:
+        raise ConfigError("DESTINATIONS_CONFIG is not set: give a file:<path>, inline JSON or an SSM parameter name")
+    if location.startswith("file:"):
+        path = Path(location[5:])
+        return parse_config(path.read_text(encoding="utf-8"), origin=str(path))
+    if location.lstrip().startswith("{"):
+        return parse_config(location, origin="(inline)")
+    text = parameters.get_parameter(location, max_age=CACHE_SECONDS)
+    return parse_config(text, origin=f"ssm:{location}")

@@ -1,0 +1,112 @@
+"""What can happen to a record at a destination, in the domain's words."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from usersync.records import Source, SourcedRecord, Unparsable
+
+
+class RecordRejected(Exception):
+    """This record cannot go to this destination as it is (before or after sending).
+    Not retryable until someone changes the record or the destination's config."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, *,
+                 vendor_status: int | None = None, vendor_code: Any = None, retryable: bool = False):
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+        self.vendor_status, self.vendor_code, self.retryable = vendor_status, vendor_code, retryable
+
+
+class VendorRejected(Exception):
+    """The vendor refused a whole call with a 4xx (Batch accepts or rejects a bulk as a whole)."""
+
+    def __init__(self, status: int, code: Any, message: str):
+        super().__init__(f"HTTP {status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+    @property
+    def is_configuration_problem(self) -> bool:
+        # Wrong key, wrong region, missing audience: the records are fine, the setup is not.
+        return self.status in (401, 403, 404)
+
+
+class VendorUnavailable(Exception):
+    """5xx, 429, timeout or dropped connection: worth trying again later."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.retry_after_s, self.status = retry_after_s, status
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A record mapped to one destination's payload, ready to batch."""
+    item: SourcedRecord
+    payload: Any
+    key: str  # the vendor's user key: a key appears at most once per call
+
+
+@dataclass(slots=True)
+class SendResult:
+    """A call the vendor answered with success; `rejected` maps batch positions it refused
+    (CleverTap answers 200 with per-record failures)."""
+    token: str | None = None
+    token_kind: str = "data"
+    rejected: dict[int, RecordRejected] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One accepted call: its token and the records it carried."""
+    destination: str
+    vendor: str
+    token: str | None
+    token_kind: str
+    items: list[SourcedRecord]
+
+
+@dataclass(slots=True)
+class FailedRecord:
+    """A record that will not be delivered to one destination (or to any, when destination is None),
+    with a reason a person can act on. `envelope()` is the failed-records queue message."""
+    raw: Any
+    source: Source
+    destination: str | None
+    code: str
+    message: str
+    field: str | None = None
+    retryable: bool = False
+    vendor_status: int | None = None
+    vendor_code: Any = None
+    failed_at: str = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @classmethod
+    def unparsable(cls, bad: Unparsable) -> FailedRecord:
+        return cls(bad.raw, bad.source, None, bad.code, bad.reason, bad.field)
+
+    @classmethod
+    def rejected(cls, item: SourcedRecord, destination: str | None, why: RecordRejected) -> FailedRecord:
+        return cls(item.raw, item.source, destination, why.code, why.message, why.field, why.retryable,
+                   why.vendor_status, why.vendor_code)
+
+    def envelope(self) -> dict[str, Any]:
+        error = {"code": self.code, "message": self.message}
+        if self.field:
+            error["field"] = self.field
+        if self.vendor_status is not None:
+            error["vendor_status"] = self.vendor_status
+        if self.vendor_code is not None:
+            error["vendor_code"] = self.vendor_code
+        return {
+            "version": 1,
+            "record": self.raw,
+            "destination": self.destination,
+            "error": error,
+            "retryable": self.retryable,
+            "source": self.source.as_dict(),
+            "failed_at": self.failed_at,
+        }

@@ -1,0 +1,20 @@
+"""Logger, metrics and tracer, created once and imported everywhere (Powertools)."""
+
+import logging
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+from usersync.secrets import RedactingFilter
+
+logger = Logger(service="usersync")
+metrics = Metrics(namespace="Usersync", service="usersync")
+tracer = Tracer(service="usersync")
+
+_redacting = RedactingFilter()
+logger.addFilter(_redacting)
+for handler in logger.handlers:
+    handler.addFilter(_redacting)
+# urllib3 logs request lines, and the Batch URL carries the app's API key.
+# Filters do not inherit down the logger tree, so each urllib3 logger gets its own.
+for name in ("urllib3", "urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "urllib3.response"):
+    logging.getLogger(name).addFilter(_redacting)

@@ -1,0 +1,1 @@
+"""Turning what users send (SQS message bodies, S3 files) into records with their sources."""

@@ -1,0 +1,1 @@
+"""Adapters to AWS: DynamoDB (tokens, jobs) and SQS (failed records)."""
