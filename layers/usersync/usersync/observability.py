@@ -18,3 +18,7 @@ for handler in logger.handlers:
 # Filters do not inherit down the logger tree, so each urllib3 logger gets its own.
 for name in ("urllib3", "urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "urllib3.response"):
     logging.getLogger(name).addFilter(_redacting)
+# botocore at DEBUG logs response bodies, and a GetParameter/GetSecretValue body holds the
+# secret before we know its value to redact it: never let it log below INFO.
+for name in ("botocore", "boto3"):
+    logging.getLogger(name).setLevel(max(logging.getLogger(name).getEffectiveLevel(), logging.INFO))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import sys
 import time
 import uuid
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
+log = logging.getLogger(__name__)
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 
@@ -122,6 +124,7 @@ class SqsEventPump:
             response = self.handler(event, context) or {}
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         except Exception:  # noqa: BLE001 - Lambda would retry the whole batch; so do we
+            log.exception("%s failed: its %d messages stay in the queue", self.function_name, len(messages))
             self.stats.handler_errors += 1
             failed = {m["MessageId"] for m in messages}
         self.stats.failed_messages += len(failed)

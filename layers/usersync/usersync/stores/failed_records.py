@@ -30,7 +30,7 @@ class FailedRecordQueue:
             if entries and (len(entries) == SQS_BATCH_ENTRIES or size + body_bytes > SQS_MAX_BATCH_BYTES):
                 self._send_batch(entries)
                 entries, size = [], 0
-            entries.append({"Id": str(len(entries)), "Body": body})
+            entries.append({"Id": str(len(entries)), "MessageBody": body})
             size += body_bytes
         if entries:
             self._send_batch(entries)

@@ -1,0 +1,36 @@
+# usersync: `make demo` runs the whole pipeline locally; `make test` runs every test.
+# Everything installs into .venv from PyPI; nothing else is needed (no Docker, no AWS account).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: install demo test test-fast bench validate build clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("usersync needs Python >= 3.11") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	$(BIN)/python -m usersync.local.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not infra"
+
+validate: $(STAMP)
+	$(BIN)/sam validate --lint
+
+build: $(STAMP)
+	$(BIN)/sam build
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache
