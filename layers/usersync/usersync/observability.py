@@ -18,7 +18,14 @@ for handler in logger.handlers:
 # Filters do not inherit down the logger tree, so each urllib3 logger gets its own.
 for name in ("urllib3", "urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "urllib3.response"):
     logging.getLogger(name).addFilter(_redacting)
-# botocore at DEBUG logs response bodies, and a GetParameter/GetSecretValue body holds the
-# secret before we know its value to redact it: never let it log below INFO.
-for name in ("botocore", "boto3"):
-    logging.getLogger(name).setLevel(max(logging.getLogger(name).getEffectiveLevel(), logging.INFO))
+
+
+class _DropResponseBodies(logging.Filter):
+    """botocore at DEBUG logs response bodies, and a GetParameter/GetSecretValue body holds a
+    secret before we know its value to redact it: those lines never reach a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("Response body"))
+
+
+logging.getLogger("botocore.parsers").addFilter(_DropResponseBodies())

@@ -230,6 +230,15 @@ class Source:
     bucket: str | None = None
     key: str | None = None
     line: int | None = None         # s3: 1-based line (CSV: line of the row's start)
+    chunk: str | None = None        # s3: the chunk job that read it (see `unit`)
+
+    @property
+    def unit(self) -> str:
+        """The unit SQS or a chunk job retries as a whole: an SQS message, or one chunk of a file.
+        Delivery progress is recorded per unit and destination, so a retry skips what was done."""
+        if self.kind == "sqs":
+            return f"sqs:{self.message_id}"
+        return f"s3:{self.chunk or f'{self.bucket}/{self.key}'}"
 
     def describe(self) -> str:
         if self.kind == "sqs":
@@ -239,7 +248,7 @@ class Source:
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in (
             ("kind", self.kind), ("message_id", self.message_id), ("index", self.index),
-            ("bucket", self.bucket), ("key", self.key), ("line", self.line),
+            ("bucket", self.bucket), ("key", self.key), ("line", self.line), ("chunk", self.chunk),
         ) if v is not None}
 
 
