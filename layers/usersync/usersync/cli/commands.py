@@ -1,0 +1,1 @@
+"""Imports every command module so their commands register on `usersync.cli.app`."""
