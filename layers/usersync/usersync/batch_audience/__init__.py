@@ -1,0 +1,1 @@
+"""Batch.com Custom Audience API 1.1: install ids in named audiences."""

@@ -1,0 +1,1 @@
+"""CleverTap Upload User Profiles API: profile upserts by identity."""
