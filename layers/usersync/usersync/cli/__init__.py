@@ -6,7 +6,11 @@ layer's runtime path: handlers never import it.
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0].strip("`: "))
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False,
+    help="usersync: run the pipeline locally, validate files before upload, read tokens and jobs, "
+         "replay failed records, start the vendor simulators.",
+)
 
 
 def main() -> None:

@@ -1,1 +1,2 @@
 """Imports every command module so their commands register on `usersync.cli.app`."""
+from usersync.cli import run, simulators, tokens  # noqa: F401,E401

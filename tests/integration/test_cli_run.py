@@ -1,0 +1,102 @@
+"""`usersync run` and `usersync simulators` end to end: the local stack and simulators over 127.0.0.1."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from usersync.cli import app, commands  # noqa: F401 - registers the commands
+from usersync.config import parse_config
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_run_on_the_sample_messages_reports_deliveries_and_every_failure_with_its_file(repo_root):
+    result = invoke("run", "--json", "--messages", str(repo_root / "examples" / "messages"))
+    assert result.exit_code == 1  # some sample records are meant to fail
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["messages"] == 4 and summary["dead_letter_messages"] == 0
+    assert summary["delivered"]["batch_ios"] >= 3 and summary["calls"]["batch_ios"] == 1
+    codes = {(f["destination"], f["code"]) for f in summary["failed"]}
+    assert ("(none)", "INVALID_MESSAGE") in codes and ("batch_ios", "UNSUPPORTED_OPERATION") in codes
+
+
+def test_run_prints_tables_and_exits_0_when_everything_is_delivered():
+    records = [{"user_id": f"u{i}", "attributes": {"level": i}} for i in range(25)]
+    result = invoke("run", "--message", json.dumps(records), "--message", json.dumps({"user_id": "solo"}))
+    assert result.exit_code == 0, result.output
+    assert "26 records in 2 messages" in result.output
+    assert "Every record was delivered" in result.output
+    assert "batch_ios" in result.output and "deliver function" in result.output  # table and progress bar
+
+
+def test_run_names_the_file_and_position_of_each_failed_record(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps([{"user_id": "ok"}, {"user_id": "x", "attributes": {"p": {"$incr": 1}}}]))
+    result = invoke("run", "--messages", str(tmp_path))
+    assert result.exit_code == 1
+    assert "a.json[1] attributes.p  UNSUPPORTED_OPERATION → batch_android, batch_ios" in result.output
+
+
+def test_run_with_your_config_keeps_its_destination_names_and_never_uses_its_secrets(tmp_path):
+    config = tmp_path / "destinations.json"
+    config.write_text(json.dumps({"destinations": {"batch_web": {
+        "type": "batch", "api_key": "ssm:/prod/web_key", "rest_key": "secretsmanager:prod/batch#rest", "batch_size": 2,
+    }}}))
+    records = [{"user_id": f"u{i}", "attributes": {"n": i}} for i in range(5)]
+    result = invoke("run", "--json", "--config", str(config), "--message", json.dumps(records))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["delivered"] == {"batch_web": 5} and summary["calls"] == {"batch_web": 3}
+
+
+def test_run_keep_serves_the_local_stack_for_the_other_commands_until_ctrl_c(monkeypatch):
+    from usersync.cli import run as run_module
+
+    seen = {}
+
+    def interrupt(seconds):
+        # while the stack is kept, `usersync tokens` reads it
+        seen["tokens"] = runner.invoke(app, ["tokens", "--json", "--endpoint-url", seen["endpoint"]])
+        raise KeyboardInterrupt
+
+    original = run_module._serve
+
+    def serve(sandbox):
+        seen["endpoint"] = sandbox.stack.endpoint_url
+        original(sandbox)
+
+    monkeypatch.setattr(run_module, "_serve", serve)
+    monkeypatch.setattr(run_module.time, "sleep", interrupt)
+    result = invoke("run", "--keep", "--port", "0", "--message", '{"user_id": "kept"}')
+    assert result.exit_code == 0, result.output
+    assert "stays up at" in result.output
+    assert seen["tokens"].exit_code == 0, seen["tokens"].output
+    assert {"batch_ios", "batch_android"} <= {t["destination"] for t in json.loads(seen["tokens"].stdout)}
+
+
+def test_simulators_start_print_their_urls_and_keys_and_write_a_usable_config(tmp_path):
+    config = tmp_path / "sim.json"
+    result = invoke("simulators", "--duration", "0.2", "--batch-port", "0", "--batch-audience-port", "0",
+                    "--clevertap-port", "0", "--latency-ms", "5", "--write-config", str(config))
+    assert result.exit_code == 0, result.output
+    assert "export BATCH_API_URL=http://127.0.0.1:" in result.output
+    assert "CleverTap account id / passcode" in result.output and "Calls answered" in result.output
+    parsed = parse_config(config.read_text(), origin="test")
+    assert {"batch_ios", "batch_android", "batch_web"} <= set(parsed.destinations)
+
+
+def test_simulators_say_so_when_a_port_is_taken():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("simulators", "--duration", "0", "--batch-port", str(port))
+    assert result.exit_code == 2
+    assert "cannot start the simulators" in result.output
