@@ -16,10 +16,13 @@ from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from usersync.batch.destination import BatchSettings
+from usersync.batch_audience.destination import BatchAudienceSettings
+from usersync.clevertap.destination import CleverTapSettings
 from usersync.delivery.destination import Destination
 from usersync.secrets import CACHE_SECONDS
 
-DestinationSettings = Annotated[Union[BatchSettings], Field(discriminator="type")]
+DestinationSettings = Annotated[Union[BatchSettings, BatchAudienceSettings, CleverTapSettings],
+                                Field(discriminator="type")]
 DestinationName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_\-]{1,64}$")]
 
 

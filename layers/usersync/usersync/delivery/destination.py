@@ -28,6 +28,10 @@ class Destination(Protocol):
     def send(self, payloads: list[Any]) -> SendResult:
         """One call; raises VendorRejected (4xx) or VendorUnavailable (worth retrying)."""
 
+    # Optional: `plan_calls(prepared, batch_size) -> waves of calls` replaces
+    # usersync.delivery.batching.generations for a destination whose calls group records
+    # otherwise (a Batch audience call holds one audience, and each id's last action).
+
 
 def pooled_session(concurrency: int) -> requests.Session:
     """One session per destination, its pool sized to the calls it runs at once."""

@@ -57,6 +57,7 @@ class SendResult:
     token: str | None = None
     token_kind: str = "data"
     rejected: dict[int, RecordRejected] = dataclasses.field(default_factory=dict)
+    context: dict[str, str] = dataclasses.field(default_factory=dict)  # what following the token up needs (an audience)
 
 
 @dataclass(slots=True)
@@ -67,6 +68,7 @@ class Delivery:
     token: str | None
     token_kind: str
     items: list[SourcedRecord]
+    context: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(slots=True)

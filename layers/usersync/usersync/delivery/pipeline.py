@@ -101,7 +101,8 @@ def _deliver_to(destination: Destination, items: list[SourcedRecord]) -> Deliver
 
     # Generation n holds each user's n-th change: sending generation by generation keeps
     # a user's changes in order and never puts one user twice in a call.
-    waves = generations(prepared, destination.batch_size)
+    # A destination whose calls group records otherwise (Batch audiences) plans them itself.
+    waves = getattr(destination, "plan_calls", generations)(prepared, destination.batch_size)
     with ThreadPoolExecutor(max_workers=destination.concurrency, thread_name_prefix=destination.name) as pool:
         for number, batches in enumerate(waves):
             for batch, outcome in zip(batches, pool.map(lambda b: _send(destination, b), batches)):
@@ -146,4 +147,5 @@ def _collect(destination: Destination, batch: list[Prepared], outcome, report: D
     accepted = [p.item for i, p in enumerate(batch) if i not in outcome.rejected]
     report.failed.extend(FailedRecord.rejected(batch[i].item, name, why) for i, why in outcome.rejected.items())
     if accepted or outcome.token:
-        report.deliveries.append(Delivery(name, destination.vendor, outcome.token, outcome.token_kind, accepted))
+        report.deliveries.append(Delivery(name, destination.vendor, outcome.token, outcome.token_kind, accepted,
+                                          outcome.context))

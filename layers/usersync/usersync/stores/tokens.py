@@ -3,6 +3,7 @@ Never a secret: the item holds the destination's name, not its keys or URL."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -13,6 +14,10 @@ from usersync.delivery.outcomes import Delivery
 # Tokens are for support and follow-up, not an archive.
 KEEP_FOR = timedelta(days=90)
 MAX_SOURCES_KEPT = 20  # a 10,000-record call names its first sources, and counts the rest
+# Indexing tokens waiting for the vendor's APPLIED carry this attribute, the key of a sparse index
+# (template.yaml: StateTable's PendingIndexing): following them up never scans the table.
+PENDING_INDEXING_INDEX = "PendingIndexing"
+PENDING_ATTRIBUTE, PENDING = "pending_indexing", "PENDING"
 
 
 def token_pk(destination: str) -> str:
@@ -30,7 +35,8 @@ class TokenStore:
         sources = sorted({item.source.describe() for item in delivery.items})
         item = {
             "pk": {"S": token_pk(delivery.destination)},
-            "sk": {"S": f"{created_at}#{delivery.token or '-'}"},
+            # A call without a token (CleverTap) gets a unique sort key all the same.
+            "sk": {"S": f"{created_at}#{delivery.token or '-' + uuid.uuid4().hex[:12]}"},
             "destination": {"S": delivery.destination},
             "vendor": {"S": delivery.vendor},
             "token_kind": {"S": delivery.token_kind},
@@ -41,8 +47,11 @@ class TokenStore:
             "created_at": {"S": created_at},
             "expires_at": {"N": str(int((now + KEEP_FOR).timestamp()))},
         }
+        for name, value in delivery.context.items():
+            item.setdefault(name, {"S": value})
         if delivery.token_kind == "indexing":
             item["indexing_state"] = {"S": "PENDING"}
+            item[PENDING_ATTRIBUTE] = {"S": PENDING}
         self._client.put_item(TableName=self.table_name, Item=item)
         return item
 

@@ -1,0 +1,191 @@
+"""HTTP client for CleverTap's Upload User Profiles API (`POST /1/upload`).
+
+CleverTap answers 200 even when records fail: the body says `success`, `partial` or `fail` and
+lists each unprocessed record with a code. Those are matched back to their place in the call, so
+the processed ones count as delivered and each failed one is rejected with CleverTap's own code.
+A `fail` body is never taken for a success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import requests
+
+from usersync.delivery.outcomes import RecordRejected, VendorRejected, VendorUnavailable
+from usersync.secrets import Secret, redact
+
+Region = Literal["eu1", "in1", "sg1", "us1", "aps3", "mec1"]
+REGIONS: tuple[str, ...] = Region.__args__
+DEFAULT_REGION = "eu1"  # Europe: api.clevertap.com
+UPLOAD_PATH = "/1/upload"
+
+# Per-record codes CleverTap documents for profiles, and the record field each one is about.
+CODE_FIELDS = {514: "Gender", 515: "Email", 516: "Phone", 517: "Employed", 518: "Education", 519: "Married", 520: "Age"}
+CODE_MISSING_IDENTITY = 523
+CODE_SERVER_ERROR = 555  # CleverTap's own failure: the record itself is fine, replay it
+
+
+def base_url(region: str) -> str:
+    """`CLEVERTAP_API_URL`, when set, replaces the regional base (`{region}` in it is substituted)."""
+    override = os.environ.get("CLEVERTAP_API_URL")
+    if override:
+        return override.rstrip("/").replace("{region}", region)
+    if region == DEFAULT_REGION:
+        return "https://api.clevertap.com"
+    return f"https://{region}.api.clevertap.com"
+
+
+@dataclass(slots=True)
+class UploadAnswer:
+    processed: int
+    rejected: dict[int, RecordRejected] = field(default_factory=dict)
+
+
+class CleverTapClient:
+    """One CleverTap account (id, passcode, region) over a pooled session."""
+
+    def __init__(self, account_id: str, passcode: Secret, region: str, *, session: requests.Session,
+                 timeout_s: float):
+        self.account_id, self.region = account_id, region
+        self._passcode, self._session, self._timeout_s = passcode, session, timeout_s
+        self._url = base_url(region) + UPLOAD_PATH
+
+    def upload(self, records: list[dict[str, Any]], *, dry_run: bool = False) -> UploadAnswer:
+        """One call with up to the per-call limit of records; `dry_run` validates without writing."""
+        try:
+            response = self._session.post(
+                self._url, params={"dryRun": "1"} if dry_run else None, timeout=self._timeout_s,
+                data=json.dumps({"d": records}, ensure_ascii=False).encode("utf-8"),
+                headers={
+                    "X-CleverTap-Account-Id": self.account_id,
+                    "X-CleverTap-Passcode": self._passcode.reveal(),
+                    "Content-Type": "application/json; charset=utf-8",
+                },
+            )
+        except requests.RequestException as exc:
+            raise VendorUnavailable(f"CleverTap upload: {type(exc).__name__}: {redact(str(exc))}") from None
+        if response.status_code == 200:
+            return read_upload_answer(_json(response), records)
+        status, (code, message) = response.status_code, _error(response)
+        if status == 429 or status >= 500:
+            raise VendorUnavailable(f"CleverTap upload: HTTP {status} {code}: {message}",
+                                    retry_after_s=_retry_after(response), status=status)
+        if status == 401:
+            message = (f"{message or 'Invalid Credentials'}: check the account id, the passcode and the account's "
+                       f"region (configured: {self.region}); a wrong region also answers 401")
+        raise VendorRejected(status, code, message)
+
+
+def read_upload_answer(body: Any, records: list[dict[str, Any]]) -> UploadAnswer:
+    """The 200 body -> how many records CleverTap processed and, by position, those it did not."""
+    if not isinstance(body, dict) or body.get("status") not in ("success", "partial", "fail"):
+        raise VendorUnavailable(f"CleverTap upload: answered 200 with a body it does not document: {_short(body)}")
+    status, count = body["status"], len(records)
+    unprocessed = body.get("unprocessed") or []
+    processed = body.get("processed")
+    if not isinstance(unprocessed, list):
+        raise VendorUnavailable(f"CleverTap upload: 'unprocessed' is not a list: {_short(body)}")
+
+    rejected: dict[int, RecordRejected] = {}
+    unmatched = 0
+    by_identity = {str(r.get("identity")): i for i, r in enumerate(records) if "identity" in r}
+    for entry in unprocessed:
+        position = _position(entry, records, by_identity, rejected)
+        if position is None:
+            unmatched += 1
+        else:
+            rejected[position] = _rejection(entry, records[position])
+
+    # Records CleverTap says failed but that usersync cannot place: none of the rest is known delivered.
+    expected_failures = count - processed if isinstance(processed, int) and 0 <= processed <= count else None
+    undetermined = unmatched or (expected_failures is not None and expected_failures > len(rejected))
+    if status == "fail" or undetermined:
+        why = _whole_call_rejection(body, status, unmatched)
+        for position in range(count):
+            rejected.setdefault(position, why)
+    return UploadAnswer(processed=count - len(rejected), rejected=rejected)
+
+
+def _position(entry: Any, records: list[dict[str, Any]], by_identity: dict[str, int],
+              taken: dict[int, RecordRejected]) -> int | None:
+    """Where an unprocessed entry's echoed record sits in the call (identities are unique per call)."""
+    if not isinstance(entry, dict):
+        return None
+    echoed = entry.get("record")
+    if isinstance(echoed, str):
+        try:
+            echoed = json.loads(echoed)
+        except ValueError:
+            return None
+    if not isinstance(echoed, dict):
+        return None
+    if "identity" in echoed:
+        position = by_identity.get(str(echoed["identity"]))
+        if position is not None and position not in taken:
+            return position
+    for position, record in enumerate(records):
+        if record == echoed and position not in taken:
+            return position
+    return None
+
+
+def _rejection(entry: dict[str, Any], record: dict[str, Any]) -> RecordRejected:
+    code, error = entry.get("code"), str(entry.get("error") or "no reason given")
+    name = CODE_FIELDS.get(code)
+    if name and name in record.get("profileData", {}):
+        where = f"attributes.{name}"
+    elif code == CODE_MISSING_IDENTITY:
+        where = "user_id"
+    else:
+        where = None
+    retryable = code == CODE_SERVER_ERROR
+    message = f"CleverTap did not process this record: {redact(error)}" + (" (its server error: replay it)" if retryable else "")
+    return RecordRejected("VENDOR_REJECTED", message, where, vendor_status=200, vendor_code=code, retryable=retryable)
+
+
+def _whole_call_rejection(body: dict[str, Any], status: str, unmatched: int) -> RecordRejected:
+    if unmatched or status != "fail":
+        return RecordRejected(
+            "VENDOR_REJECTED",
+            f"CleverTap answered '{status}' with failures usersync could not match to records "
+            f"({unmatched} unmatched, processed={body.get('processed')!r}): this record may or may not be applied; "
+            "check the profile, then replay",
+            vendor_status=200, vendor_code=body.get("code"), retryable=True,
+        )
+    error = body.get("error") or "CleverTap answered 'fail' without a reason for this record"
+    return RecordRejected("VENDOR_REJECTED", f"CleverTap did not process this record: {redact(str(error))}",
+                          vendor_status=200, vendor_code=body.get("code"))
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise VendorUnavailable("CleverTap upload: answered 200 with a body that is not JSON") from None
+
+
+def _error(response: requests.Response) -> tuple[Any, str]:
+    """(code, message) from CleverTap's error body `{"status": "fail", "error", "code"}`, whatever it holds."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.status_code, redact(response.text[:300]) or response.reason
+    if not isinstance(body, dict):
+        return response.status_code, _short(body)
+    return body.get("code", response.status_code), redact(str(body.get("error") or body.get("message") or ""))
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")  # not documented by CleverTap; honoured when sent
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _short(body: Any) -> str:
+    return redact(json.dumps(body)[:300]) if not isinstance(body, str) else redact(body[:300])
