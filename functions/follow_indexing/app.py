@@ -1,0 +1,15 @@
+"""Follow-indexing function: on a schedule, follows pending Batch Custom Audience indexing tokens until APPLIED."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from usersync.follow_indexing import IndexingFollowUp
+from usersync.observability import logger, metrics, tracer
+
+follow_up = IndexingFollowUp.from_environment()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return follow_up.run().summary()
