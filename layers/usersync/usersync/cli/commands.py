@@ -1,2 +1,2 @@
 """Imports every command module so their commands register on `usersync.cli.app`."""
-from usersync.cli import run, simulators, tokens  # noqa: F401,E401
+from usersync.cli import run, simulators, tokens, validate  # noqa: F401,E401
