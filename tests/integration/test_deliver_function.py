@@ -14,6 +14,12 @@ def body(*records, envelope=False) -> str:
     return json.dumps({"records": list(records)} if envelope else list(records))
 
 
+def batch_apps_only(sandbox):
+    """The sandbox config without its CleverTap and audience destinations (tests of Custom Data alone)."""
+    sandbox.put_config({"destinations": {name: settings for name, settings in sandbox.config["destinations"].items()
+                                         if settings["type"] == "batch"}})
+
+
 VINCENT = {
     "user_id": "vincent-42",
     "attributes": {
@@ -26,6 +32,7 @@ VINCENT = {
 
 
 def test_records_reach_every_batch_app_and_the_final_profile_is_what_the_record_says(sandbox):
+    batch_apps_only(sandbox)
     sandbox.publish([body(VINCENT), body({"user_id": "vincent-42", "attributes": {"locations": {"$remove": ["Rome"]}}})])
     stats = sandbox.deliver_pump().drain()
     assert stats.failed_messages == 0
@@ -42,6 +49,7 @@ def test_records_reach_every_batch_app_and_the_final_profile_is_what_the_record_
 
 
 def test_every_token_is_saved_with_destination_count_source_and_time(sandbox):
+    batch_apps_only(sandbox)
     ids = sandbox.publish([body(*({"user_id": f"u{i}", "attributes": {"n": i}} for i in range(3)))])
     sandbox.deliver_pump().drain()
     tokens = sandbox.tokens()
@@ -70,6 +78,7 @@ def test_one_bad_record_goes_to_the_failed_records_queue_and_its_neighbours_are_
 
 
 def test_a_record_batch_cannot_take_is_rejected_per_destination_with_the_reason(sandbox):
+    batch_apps_only(sandbox)
     sandbox.publish([body({"user_id": "alan", "attributes": {"points": {"$incr": 1}}})])
     sandbox.deliver_pump().drain()
     failures = sandbox.failed_records()
@@ -78,14 +87,15 @@ def test_a_record_batch_cannot_take_is_rejected_per_destination_with_the_reason(
 
 
 def test_a_transient_failure_hands_back_exactly_the_message_it_touched(sandbox):
-    config = {"destinations": {"batch_ios": {**sandbox.config["destinations"]["batch_ios"], "batch_size": 1, "concurrency": 1}}}
+    config = {"destinations": {"batch_ios": {**sandbox.config["destinations"]["batch_ios"], "batch_size": 1,
+                                             "concurrency": 1, "max_attempts": 2, "backoff_base_s": 0.01}}}
     sandbox.put_config(config)
     ids = sandbox.publish([body({"user_id": f"user-{i}", "attributes": {"n": i}}) for i in range(3)])
     sqs = sandbox.stack.client("sqs")
     messages = sqs.receive_message(QueueUrl=sandbox.queue_url("WorkQueue"), MaxNumberOfMessages=10,
                                    AttributeNames=["All"])["Messages"]
     assert [m["MessageId"] for m in messages] == ids
-    sandbox.batch.inject(Fault.status(503), times=1)
+    sandbox.batch.inject(Fault.status(503), times=2)  # both attempts of the first call
 
     event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:usersync-work-queue", "us-east-1")
     response = sandbox.handler("deliver")(event, LocalLambdaContext("usersync-deliver"))
@@ -97,8 +107,10 @@ def test_a_transient_failure_hands_back_exactly_the_message_it_touched(sandbox):
 
 
 def test_a_5xx_is_retried_by_sqs_and_then_delivered(sandbox):
+    sandbox.put_config({"destinations": {"batch_ios": {**sandbox.config["destinations"]["batch_ios"],
+                                                       "max_attempts": 2, "backoff_base_s": 0.01}}})
     sandbox.publish([body({"user_id": "retry-me", "attributes": {"a": 1}})])
-    sandbox.batch.inject(Fault.status(500), times=1)
+    sandbox.batch.inject(Fault.status(500), times=2)  # one invocation's attempts
     stats = sandbox.deliver_pump().drain()
     assert stats.failed_messages == 1 and stats.invocations == 2
     assert sandbox.batch.profile("ios", "retry-me")["attributes"] == {"a": 1}
@@ -108,9 +120,10 @@ def test_a_5xx_is_retried_by_sqs_and_then_delivered(sandbox):
 def test_a_4xx_sends_the_records_to_the_failed_records_queue_with_batch_error_code(sandbox):
     sandbox.put_config({"destinations": {"batch_ios": sandbox.config["destinations"]["batch_ios"]}})
     sandbox.publish([body({"user_id": "u1", "attributes": {"a": 1}}, {"user_id": "u2", "attributes": {"a": 2}})])
-    sandbox.batch.inject(Fault.status(400), times=1)
+    sandbox.batch.inject(Fault.status(400), times=3)  # the bulk, then each record alone (bisecting)
     stats = sandbox.deliver_pump().drain()
     assert stats.failed_messages == 0  # a 4xx is not retried
+    assert len(sandbox.batch.calls) == 3
     failures = sandbox.failed_records()
     assert sorted(f["record"]["user_id"] for f in failures) == ["u1", "u2"]
     for failure in failures:

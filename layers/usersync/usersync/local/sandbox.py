@@ -16,25 +16,44 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters import base as parameters_base
 
 from usersync.batch.simulator import BatchCustomDataSimulator
-from usersync.local.pump import REPO_ROOT, SqsEventPump, load_handler
+from usersync.batch_audience.simulator import BatchAudienceSimulator
+from usersync.clevertap.simulator import CleverTapSimulator
+from usersync.local.pump import REPO_ROOT, LocalLambdaContext, SqsEventPump, load_handler
 from usersync.local.stack import LocalAwsStack
 from usersync.stores.tokens import plain
 
 CONFIG_PARAMETER = "/usersync/destinations"
 SECRETS_PREFIX = "/usersync/secrets/"
 BATCH_APPS = ("ios", "android")
+CLEVERTAP_ACCOUNT = "TEST-4R6-ZW8-RK7Z"  # an account id is not a secret; its passcode is
+CLEVERTAP_REGION = "in1"
+AUDIENCE_APP = "ios"
+AUDIENCES = ("vip_users", "beta_testers")  # exist in the iOS app; any other audience is a 404
 
 
 def default_config() -> dict[str, Any]:
-    """One destination per Batch platform app; every secret is an SSM reference."""
-    return {"destinations": {
+    """One destination per Batch platform app, the iOS app's Custom Audiences and a CleverTap
+    account; every secret is an SSM reference."""
+    destinations: dict[str, Any] = {
         f"batch_{app}": {
             "type": "batch",
             "api_key": f"ssm:{SECRETS_PREFIX}batch_{app}_api_key",
             "rest_key": f"ssm:{SECRETS_PREFIX}batch_rest_key",
         }
         for app in BATCH_APPS
-    }}
+    }
+    destinations[f"batch_{AUDIENCE_APP}_audiences"] = {
+        "type": "batch_audience",
+        "api_key": f"ssm:{SECRETS_PREFIX}batch_{AUDIENCE_APP}_api_key",
+        "rest_key": f"ssm:{SECRETS_PREFIX}batch_rest_key",
+    }
+    destinations["clevertap"] = {
+        "type": "clevertap",
+        "account_id": CLEVERTAP_ACCOUNT,
+        "passcode": f"ssm:{SECRETS_PREFIX}clevertap_passcode",
+        "region": CLEVERTAP_REGION,
+    }
+    return {"destinations": destinations}
 
 
 class LocalSandbox:
@@ -45,10 +64,16 @@ class LocalSandbox:
         # Fresh random keys each run: the tests prove they never leak, whatever they are.
         self.keys = {f"batch_{app}_api_key": random_secrets.token_hex(16) for app in BATCH_APPS}
         self.keys["batch_rest_key"] = random_secrets.token_hex(16)
+        self.keys["clevertap_passcode"] = random_secrets.token_hex(16)
         self.batch = BatchCustomDataSimulator(
             rest_api_key=self.keys["batch_rest_key"],
             app_api_keys={self.keys[f"batch_{app}_api_key"]: app for app in BATCH_APPS},
         )
+        self.batch_audience = BatchAudienceSimulator(
+            rest_api_key=self.keys["batch_rest_key"],
+            app_api_keys={self.keys[f"batch_{app}_api_key"]: app for app in BATCH_APPS},
+        )
+        self.clevertap = CleverTapSimulator({CLEVERTAP_ACCOUNT: (self.keys["clevertap_passcode"], CLEVERTAP_REGION)})
         self.resources: dict[str, dict[str, str]] = {}
         self._saved_environ: dict[str, str] | None = None
         self._handlers: dict[str, Any] = {}
@@ -58,6 +83,8 @@ class LocalSandbox:
     def start(self) -> LocalSandbox:
         self.stack.start()
         self.batch.start()
+        self.batch_audience.start()
+        self.clevertap.start()
         self._provision()
         self._saved_environ = dict(os.environ)
         os.environ.update(self.environment())
@@ -68,6 +95,8 @@ class LocalSandbox:
         """Back to a fresh stack and simulators (handlers stay loaded, like a warm Lambda)."""
         self.stack.reset()
         self.batch.reset()
+        self.batch_audience.reset()
+        self.clevertap.reset()
         self.config = config or default_config()
         self._provision()
         self._reset_parameter_providers()
@@ -78,6 +107,8 @@ class LocalSandbox:
         for name, value in self.keys.items():
             ssm.put_parameter(Name=SECRETS_PREFIX + name, Value=value, Type="SecureString", Overwrite=True)
         self.put_config(self.config)
+        for audience in AUDIENCES:
+            self.batch_audience.create_audience(AUDIENCE_APP, audience)
 
     def stop(self) -> None:
         if self._saved_environ is not None:
@@ -86,6 +117,8 @@ class LocalSandbox:
             self._saved_environ = None
         self._reset_parameter_providers()
         self.batch.stop()
+        self.batch_audience.stop()
+        self.clevertap.stop()
         self.stack.stop()
 
     def __enter__(self) -> LocalSandbox:
@@ -99,6 +132,8 @@ class LocalSandbox:
         env.update(
             DESTINATIONS_CONFIG=CONFIG_PARAMETER,
             BATCH_API_URL=self.batch.url,
+            BATCH_AUDIENCE_API_URL=self.batch_audience.url,  # its own simulator; one host in the cloud
+            CLEVERTAP_API_URL=f"{self.clevertap.url}/{{region}}",  # the simulator serves /<region>/1/upload
             POWERTOOLS_METRICS_NAMESPACE="UsersyncLocal",
             POWERTOOLS_PARAMETERS_MAX_AGE="0",  # a config change in a test or demo applies at once
         )
@@ -134,6 +169,11 @@ class LocalSandbox:
     def deliver_pump(self, batch_size: int = 10) -> SqsEventPump:
         return SqsEventPump(self.stack.client("sqs"), self.queue_url("WorkQueue"), self.handler("deliver"),
                             function_name="usersync-deliver", batch_size=batch_size)
+
+    def follow_indexing(self) -> dict[str, int]:
+        """One scheduled run of the follow-indexing function, on the event EventBridge sends."""
+        event = json.loads((REPO_ROOT / "events" / "follow_indexing" / "scheduled.json").read_text(encoding="utf-8"))
+        return self.handler("follow_indexing")(event, LocalLambdaContext("usersync-follow-indexing"))
 
     # --- what happened --------------------------------------------------------------------
 
