@@ -15,5 +15,5 @@ sync = Sync.from_environment()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    outcome = sync.deliver_messages(event["Records"])
+    outcome = sync.deliver_messages(event["Records"], context)
     return process_partial_response(event=event, record_handler=outcome.check, processor=processor, context=context)

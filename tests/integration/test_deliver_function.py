@@ -87,14 +87,15 @@ def test_a_record_batch_cannot_take_is_rejected_per_destination_with_the_reason(
 
 
 def test_a_transient_failure_hands_back_exactly_the_message_it_touched(sandbox):
-    config = {"destinations": {"batch_ios": {**sandbox.config["destinations"]["batch_ios"], "batch_size": 1, "concurrency": 1}}}
+    config = {"destinations": {"batch_ios": {**sandbox.config["destinations"]["batch_ios"], "batch_size": 1,
+                                             "concurrency": 1, "max_attempts": 2, "backoff_base_s": 0.01}}}
     sandbox.put_config(config)
     ids = sandbox.publish([body({"user_id": f"user-{i}", "attributes": {"n": i}}) for i in range(3)])
     sqs = sandbox.stack.client("sqs")
     messages = sqs.receive_message(QueueUrl=sandbox.queue_url("WorkQueue"), MaxNumberOfMessages=10,
                                    AttributeNames=["All"])["Messages"]
     assert [m["MessageId"] for m in messages] == ids
-    sandbox.batch.inject(Fault.status(503), times=1)
+    sandbox.batch.inject(Fault.status(503), times=2)  # both attempts of the first call
 
     event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:usersync-work-queue", "us-east-1")
     response = sandbox.handler("deliver")(event, LocalLambdaContext("usersync-deliver"))
@@ -106,8 +107,10 @@ def test_a_transient_failure_hands_back_exactly_the_message_it_touched(sandbox):
 
 
 def test_a_5xx_is_retried_by_sqs_and_then_delivered(sandbox):
+    sandbox.put_config({"destinations": {"batch_ios": {**sandbox.config["destinations"]["batch_ios"],
+                                                       "max_attempts": 2, "backoff_base_s": 0.01}}})
     sandbox.publish([body({"user_id": "retry-me", "attributes": {"a": 1}})])
-    sandbox.batch.inject(Fault.status(500), times=1)
+    sandbox.batch.inject(Fault.status(500), times=2)  # one invocation's attempts
     stats = sandbox.deliver_pump().drain()
     assert stats.failed_messages == 1 and stats.invocations == 2
     assert sandbox.batch.profile("ios", "retry-me")["attributes"] == {"a": 1}
@@ -117,9 +120,10 @@ def test_a_5xx_is_retried_by_sqs_and_then_delivered(sandbox):
 def test_a_4xx_sends_the_records_to_the_failed_records_queue_with_batch_error_code(sandbox):
     sandbox.put_config({"destinations": {"batch_ios": sandbox.config["destinations"]["batch_ios"]}})
     sandbox.publish([body({"user_id": "u1", "attributes": {"a": 1}}, {"user_id": "u2", "attributes": {"a": 2}})])
-    sandbox.batch.inject(Fault.status(400), times=1)
+    sandbox.batch.inject(Fault.status(400), times=3)  # the bulk, then each record alone (bisecting)
     stats = sandbox.deliver_pump().drain()
     assert stats.failed_messages == 0  # a 4xx is not retried
+    assert len(sandbox.batch.calls) == 3
     failures = sandbox.failed_records()
     assert sorted(f["record"]["user_id"] for f in failures) == ["u1", "u2"]
     for failure in failures:

@@ -1,51 +1,10 @@
 """Routing, batching and outcomes, with in-memory destinations (the port's fakes)."""
 
-import json
-from typing import Any, ClassVar
-
-import pytest
+from delivery_fakes import FakeClock, FakeDestination, items, user
 
 from usersync.delivery.batching import generations
 from usersync.delivery.outcomes import Prepared, RecordRejected, SendResult, VendorRejected, VendorUnavailable
-from usersync.delivery.pipeline import deliver
-from usersync.parsing.messages import records_in_message
-from usersync.records import AudienceChange, UserChange
-
-
-class FakeDestination:
-    """Records every call; answers with the outcomes queued in `answers` (default: success)."""
-    vendor: ClassVar[str] = "fake"
-    record_type: ClassVar[type] = UserChange
-
-    def __init__(self, name, batch_size=3, concurrency=2, reject_names=()):
-        self.name, self.batch_size, self.concurrency = name, batch_size, concurrency
-        self.calls: list[list[Any]] = []
-        self.answers: list[Any] = []
-        self.reject_names = reject_names
-
-    def prepare(self, record):
-        for name in record.attributes:
-            if name in self.reject_names:
-                raise RecordRejected("VENDOR_RULE", f"{name} not allowed", f"attributes.{name}")
-        return {"id": record.user_id, "n": record.attributes["n"].value}
-
-    def key(self, record):
-        return record.user_id
-
-    def send(self, payloads):
-        self.calls.append(payloads)
-        answer = self.answers.pop(0) if self.answers else SendResult(token=f"t{len(self.calls)}")
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-def items(*records, message_id="m"):
-    return list(records_in_message(message_id, json.dumps(list(records))))
-
-
-def user(uid, n=0, **extra):
-    return {"user_id": uid, "attributes": {"n": n}, **extra}
+from usersync.delivery.pipeline import DeliveryOptions, deliver
 
 
 def test_calls_are_the_minimum_the_batch_size_allows():
@@ -57,7 +16,8 @@ def test_calls_are_the_minimum_the_batch_size_allows():
 
 def test_a_user_appears_once_per_call_and_its_changes_stay_in_order():
     dest = FakeDestination("a", batch_size=10, concurrency=1)
-    deliver(items(user("u1", 1), user("u2", 1), user("u1", 2), user("u1", 3)), {"a": dest})
+    deliver(items(user("u1", 1), user("u2", 1), user("u1", 2), user("u1", 3)), {"a": dest},
+            DeliveryOptions(coalesce=False))
     assert dest.calls == [[{"id": "u1", "n": 1}, {"id": "u2", "n": 1}], [{"id": "u1", "n": 2}], [{"id": "u1", "n": 3}]]
 
 
@@ -96,12 +56,12 @@ def test_audience_changes_without_an_audience_destination_fail_with_a_reason():
 
 
 def test_a_4xx_rejects_the_records_of_that_call_with_the_vendor_code():
-    dest = FakeDestination("a", batch_size=2)
-    dest.answers = [VendorRejected(400, "MALFORMED_PARAMETER", "bad key"), SendResult(token="ok")]
+    dest = FakeDestination("a", batch_size=2, concurrency=1)
+    dest.answers = [VendorRejected(405, "METHOD_NOT_ALLOWED", "no"), SendResult(token="ok")]
     report = deliver(items(user("u1"), user("u2"), user("u3")), {"a": dest})
-    assert report.delivered == {"a": 1}
+    assert report.delivered == {"a": 1} and len(dest.calls) == 2  # never retried
     assert [(f.code, f.vendor_status, f.vendor_code, f.retryable) for f in report.failed] == \
-        [("VENDOR_REJECTED", 400, "MALFORMED_PARAMETER", False)] * 2
+        [("VENDOR_REJECTED", 405, "METHOD_NOT_ALLOWED", False)] * 2
 
 
 def test_a_401_is_a_configuration_problem_and_marked_retryable():
@@ -111,13 +71,27 @@ def test_a_401_is_a_configuration_problem_and_marked_retryable():
     assert failure.retryable and failure.vendor_status == 401
 
 
-def test_a_5xx_hands_the_records_back_for_retry_and_stops_later_changes_of_that_destination():
+def test_a_5xx_is_retried_in_the_invocation_then_delivered():
+    clock = FakeClock()
     dest = FakeDestination("a", batch_size=10, concurrency=1)
-    dest.answers = [VendorUnavailable("HTTP 503")]
-    report = deliver(items(user("u1", 1), user("u1", 2)), {"a": dest})
-    assert len(dest.calls) == 1  # the second change waits for the first
-    assert [r.item.record.attributes["n"].value for r in report.retries] == [1, 2]
-    assert not report.deliveries and not report.failed
+    dest.answers = [VendorUnavailable("HTTP 503", status=503), VendorUnavailable("HTTP 500", status=500)]
+    report = deliver(items(user("u1", 1), user("u2", 2)), {"a": dest}, DeliveryOptions(clock=clock))
+    assert len(dest.calls) == 3 and report.delivered == {"a": 2}
+    assert len(clock.sleeps) == 2 and not report.retries and not report.failed
+
+
+def test_a_5xx_that_lasts_hands_the_records_back_and_holds_later_changes_of_those_users():
+    clock = FakeClock()
+    dest = FakeDestination("a", batch_size=1, concurrency=1, max_attempts=3)
+    dest.answer = lambda payloads: VendorUnavailable("HTTP 503", status=503) if payloads[0]["id"] == "u1" \
+        else SendResult(token="ok")
+    report = deliver(items(user("u1", 1), user("u2", 1), user("u1", 2), user("u2", 2)), {"a": dest},
+                     DeliveryOptions(clock=clock, coalesce=False))
+    # wave 1: u1 three times, u2 once; wave 2: u2 only, u1's second change waits for its first
+    assert [c[0]["id"] for c in dest.calls].count("u1") == 3 and dest.calls[-1] == [{"id": "u2", "n": 2}]
+    assert sorted((r.item.record.user_id, r.item.record.attributes["n"].value) for r in report.retries) == \
+        [("u1", 1), ("u1", 2)]
+    assert report.delivered == {"a": 2} and not report.failed
 
 
 def test_per_record_rejections_in_a_200_answer_count_the_rest_as_delivered():
@@ -130,7 +104,7 @@ def test_per_record_rejections_in_a_200_answer_count_the_rest_as_delivered():
 
 
 def test_an_unexpected_error_is_retried_never_lost():
-    dest = FakeDestination("a")
-    dest.answers = [KeyError("boom")]
-    report = deliver(items(user("u1")), {"a": dest})
-    assert len(report.retries) == 1 and not report.failed
+    dest = FakeDestination("a", max_attempts=2)
+    dest.answer = lambda payloads: KeyError("boom")
+    report = deliver(items(user("u1")), {"a": dest}, DeliveryOptions(clock=FakeClock()))
+    assert len(dest.calls) == 2 and len(report.retries) == 1 and not report.failed

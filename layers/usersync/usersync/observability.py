@@ -29,3 +29,21 @@ class _DropResponseBodies(logging.Filter):
 
 
 logging.getLogger("botocore.parsers").addFilter(_DropResponseBodies())
+
+
+def propagate_trace(fn):
+    """`fn`, made to nest its X-Ray subsegments under the caller's when a worker thread runs it
+    (the X-Ray context is per thread)."""
+    if tracer.disabled:
+        return fn
+    entity = tracer.provider.get_trace_entity()
+
+    def in_worker(*args, **kwargs):
+        tracer.provider.get_trace_entity()  # sets up the Lambda context's thread state first (aws-xray-sdk-python#342)
+        tracer.provider.set_trace_entity(entity)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            tracer.provider.clear_trace_entities()
+
+    return in_worker

@@ -8,6 +8,8 @@ when one of its records met a failure worth retrying.
 from __future__ import annotations
 
 import os
+import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,12 +18,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from usersync.config import DestinationsConfig, load_config
 from usersync.delivery.destination import Destination
-from usersync.delivery.pipeline import DeliveryReport, deliver
+from usersync.delivery.ledger import DeliveryLedger
+from usersync.delivery.pipeline import DeliveryOptions, DeliveryReport, deliver
+from usersync.delivery.retries import Deadline
+from usersync.delivery.throttle import Throttles
 from usersync.observability import logger, metrics
 from usersync.parsing.messages import records_in_message
 from usersync.stores.failed_records import FailedRecordQueue
+from usersync.stores.ledger import DynamoDBLedger
 from usersync.stores.tokens import TokenStore
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+# A message `usersync replay` moved back from WorkDeadLetterQueue names its first message id here:
+# the ledger knows the unit by that id, so what was delivered before is not sent again.
+ORIGINAL_MESSAGE_ID = "usersync-original-message-id"
+# Pacing learnt from the vendors (429s) outlives one invocation and one Sync: one per process.
+SHARED_THROTTLES = Throttles()
 
 
 class Settings(BaseModel):
@@ -71,19 +83,26 @@ class DestinationsCache:
 
 class Sync:
     def __init__(self, destinations: Callable[[], Mapping[str, Destination]], tokens: TokenStore,
-                 failed: FailedRecordQueue):
+                 failed: FailedRecordQueue, *, ledger: DeliveryLedger | None = None,
+                 throttles: Throttles | None = None):
         self._destinations, self.tokens, self.failed = destinations, tokens, failed
+        self.ledger, self.throttles = ledger, throttles or SHARED_THROTTLES
 
     @classmethod
     def from_environment(cls) -> Sync:
         settings = Settings.from_environment()
         cache = DestinationsCache(lambda: load_config(settings.destinations_config))
-        return cls(cache.get, TokenStore(settings.state_table), FailedRecordQueue(settings.failed_records_queue_url))
+        return cls(cache.get, TokenStore(settings.state_table), FailedRecordQueue(settings.failed_records_queue_url),
+                   ledger=DynamoDBLedger(settings.state_table))
 
-    def run(self, items: Iterable) -> tuple[DeliveryReport, set[str]]:
+    def run(self, items: Iterable, context: Any = None) -> tuple[DeliveryReport, set[str]]:
         """Deliver parsed items; store tokens and failures. Returns the report and the source
-        message ids to retry (their failures are not sent: the retry will meet them again)."""
-        report = deliver(items, self._destinations())
+        message ids to retry (their failures are not sent: the retry will meet them again).
+        `context` (the Lambda context) gives the deadline calls must fit in and the invocation id."""
+        options = DeliveryOptions(ledger=self.ledger, deadline=Deadline.from_context(context),
+                                  throttles=self.throttles,
+                                  owner=getattr(context, "aws_request_id", None) or str(uuid.uuid4()))
+        report = deliver(items, self._destinations(), options)
         retry_ids = {r.item.source.message_id for r in report.retries}
         for delivery in report.deliveries:
             self.tokens.save(delivery)
@@ -92,9 +111,16 @@ class Sync:
         _count(report, failed)
         return report, retry_ids
 
-    def deliver_messages(self, messages: list[dict[str, Any]]) -> SyncOutcome:
-        items = [item for m in messages for item in records_in_message(m["messageId"], m["body"])]
-        report, retry_ids = self.run(items)
+    def deliver_messages(self, messages: list[dict[str, Any]], context: Any = None) -> SyncOutcome:
+        # A replayed message is known by its first id (the ledger's unit); map back to this one.
+        receipts: dict[str, set[str]] = defaultdict(set)
+        items = []
+        for m in messages:
+            original = (m.get("messageAttributes") or {}).get(ORIGINAL_MESSAGE_ID, {}).get("stringValue")
+            receipts[original or m["messageId"]].add(m["messageId"])
+            items.extend(records_in_message(original or m["messageId"], m["body"]))
+        report, source_ids = self.run(items, context)
+        retry_ids = {message_id for source_id in source_ids for message_id in receipts.get(source_id, {source_id})}
         logger.info("delivered messages", extra={
             "messages": len(messages), "records": len(items), "delivered": report.delivered,
             "failed_records": len(report.failed), "messages_to_retry": len(retry_ids),
@@ -106,3 +132,34 @@ def _count(report: DeliveryReport, failed: list) -> None:
     metrics.add_metric(name="RecordsDelivered", unit=MetricUnit.Count, value=sum(report.delivered.values()))
     metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=len(failed))
     metrics.add_metric(name="RecordsRetried", unit=MetricUnit.Count, value=len(report.retries))
+    _count_per_destination(report, failed)
+
+
+def _count_per_destination(report: DeliveryReport, failed: list) -> None:
+    """One EMF blob per destination (dimension `destination`): records delivered, rejected and
+    retried, vendor calls by outcome, and each call's latency."""
+    rejected: dict[str, int] = defaultdict(int)
+    for failure in failed:
+        if failure.destination:
+            rejected[failure.destination] += 1
+    retried: dict[str, int] = defaultdict(int)
+    for retry in report.retries:
+        retried[retry.destination] += 1
+    calls: dict[str, list] = defaultdict(list)
+    for call in report.calls:
+        calls[call.destination].append(call)
+    delivered = report.delivered
+    for name in sorted(set(delivered) | set(rejected) | set(retried) | set(calls)):
+        blob = EphemeralMetrics(namespace=metrics.namespace, service=metrics.service)
+        blob.add_dimension(name="destination", value=name)
+        blob.add_metric(name="RecordsDelivered", unit=MetricUnit.Count, value=delivered.get(name, 0))
+        blob.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=rejected.get(name, 0))
+        blob.add_metric(name="RecordsRetried", unit=MetricUnit.Count, value=retried.get(name, 0))
+        blob.add_metric(name="VendorCalls", unit=MetricUnit.Count, value=len(calls[name]))
+        blob.add_metric(name="VendorCallsThrottled", unit=MetricUnit.Count,
+                        value=sum(1 for c in calls[name] if c.outcome == "throttled"))
+        blob.add_metric(name="VendorCallsFailed", unit=MetricUnit.Count,
+                        value=sum(1 for c in calls[name] if c.outcome == "unavailable"))
+        for call in calls[name]:
+            blob.add_metric(name="VendorLatency", unit=MetricUnit.Milliseconds, value=round(call.latency_s * 1000, 1))
+        blob.flush_metrics()

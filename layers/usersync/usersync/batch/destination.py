@@ -4,25 +4,24 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from usersync.batch.client import BatchCustomDataClient
 from usersync.batch.mapping import MAX_BULK_USERS, bulk_element
 from usersync.delivery.destination import LazyClient, pooled_session
 from usersync.delivery.outcomes import SendResult
+from usersync.delivery.settings import DeliverySettings
 from usersync.records import UserChange
 from usersync.secrets import resolve
 
 
-class BatchAppSettings(BaseModel):
+class BatchAppSettings(DeliverySettings):
     """Settings shared by the Batch destinations: an app's API key and the company REST key,
-    both as secret references (see usersync.secrets)."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    both as secret references (see usersync.secrets), and the delivery settings (concurrency,
+    rate_per_s, timeout_s, retries)."""
 
     api_key: str = Field(description="reference to the app's API key (Live/Dev/SDK), one app per platform")
     rest_key: str = Field(description="reference to the company REST API key")
-    concurrency: int = Field(2, ge=1, le=32)
-    timeout_s: float = Field(30.0, gt=0, le=300)
 
 
 class BatchSettings(BatchAppSettings):

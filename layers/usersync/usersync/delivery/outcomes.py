@@ -35,11 +35,14 @@ class VendorRejected(Exception):
 
 
 class VendorUnavailable(Exception):
-    """5xx, 429, timeout or dropped connection: worth trying again later."""
+    """5xx, 429, timeout or dropped connection: worth trying again later. `maybe_applied` says
+    whether the vendor may have applied the call anyway (a lost response); None lets
+    usersync.delivery.retries decide from the status."""
 
-    def __init__(self, message: str, retry_after_s: float | None = None, status: int | None = None):
+    def __init__(self, message: str, retry_after_s: float | None = None, status: int | None = None, *,
+                 maybe_applied: bool | None = None):
         super().__init__(message)
-        self.retry_after_s, self.status = retry_after_s, status
+        self.retry_after_s, self.status, self.maybe_applied = retry_after_s, status, maybe_applied
 
 
 @dataclass(slots=True)
@@ -48,6 +51,13 @@ class Prepared:
     item: SourcedRecord
     payload: Any
     key: str  # the vendor's user key: a key appears at most once per call
+    merged: tuple[SourcedRecord, ...] = ()  # later changes coalesced into this payload (delivery.coalescing)
+    repeatable: bool = True  # False when sending it twice applies it twice ($incr): at most once
+
+    @property
+    def items(self) -> tuple[SourcedRecord, ...]:
+        """Every record this payload stands for, in order."""
+        return (self.item, *self.merged)
 
 
 @dataclass(slots=True)

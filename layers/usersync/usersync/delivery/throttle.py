@@ -1,0 +1,121 @@
+"""Pacing the calls to one destination: a concurrency cap and a rate, both adaptive (AIMD).
+
+A 429 halves the calls allowed in flight and the rate (multiplicative decrease, once per
+congestion episode), every success adds a little back (additive increase) until the configured
+values are reached again; a Retry-After pauses every new call to that destination. So a 429
+storm slows delivery down instead of failing it.
+
+A throttle lives as long as the destination it paces (a warm Lambda keeps it across invocations);
+each Lambda instance paces itself, and the template's DeliverMaxConcurrency caps the instances.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from usersync.delivery.retries import SYSTEM_CLOCK, Clock, Deadline
+
+MIN_RATE_PER_S = 0.5          # the floor a 429 storm can push the rate down to
+RECOVERY_STEPS = 10           # successes that win back one halving of the rate
+OBSERVED_WINDOW_S = 1.0       # the call rate measured when no rate is configured
+_SLOT_POLL_S = 0.05           # re-check the deadline this often while waiting for a free slot
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """A granted call start; give it back with `Throttle.release`."""
+    started: float
+
+
+class Throttle:
+    def __init__(self, concurrency: int, rate_per_s: float | None = None, clock: Clock = SYSTEM_CLOCK):
+        self.max_concurrency, self.configured_rate = concurrency, rate_per_s
+        self.clock = clock
+        self.limit = float(concurrency)   # calls allowed in flight, adaptive
+        self.rate = rate_per_s           # call starts per second, adaptive; None: not paced
+        self.in_flight = 0
+        self.decreases = 0               # congestion episodes seen (for metrics and tests)
+        self._ceiling: float | None = rate_per_s  # the rate to recover to
+        self._next_start = 0.0
+        self._paused_until = 0.0
+        self._last_decrease = -math.inf
+        self._starts: deque[float] = deque(maxlen=256)
+        self._cond = threading.Condition()
+
+    def acquire(self, deadline: Deadline, needs_s: float = 0.0) -> Permit | None:
+        """Wait for a free slot and the next start the rate allows. None when that wait would leave
+        less than `needs_s` (the call's own timeout) before the deadline: the caller gives up."""
+        while True:
+            with self._cond:
+                now = self.clock.now()
+                if self.in_flight >= max(1, int(self.limit)):
+                    if not deadline.allows(needs_s):
+                        return None
+                    self._cond.wait(_SLOT_POLL_S)
+                    continue
+                wait = max(self._paused_until - now, (self._next_start - now) if self.rate else 0.0)
+                if wait <= 0:
+                    self.in_flight += 1
+                    if self.rate:
+                        self._next_start = max(self._next_start, now) + 1 / self.rate
+                    self._starts.append(now)
+                    return Permit(now)
+            if not deadline.allows(wait + needs_s):
+                return None
+            self.clock.sleep(wait)
+
+    def release(self, permit: Permit, *, throttled: bool = False, retry_after_s: float | None = None) -> None:
+        """The call is over: `throttled` when the vendor answered 429."""
+        with self._cond:
+            self.in_flight -= 1
+            now = self.clock.now()
+            if retry_after_s:
+                self._paused_until = max(self._paused_until, now + retry_after_s)
+            if throttled:
+                # Calls already in flight when we slowed down say nothing new: one halving per episode.
+                if permit.started > self._last_decrease:
+                    self._decrease(now)
+            else:
+                self._increase()
+            self._cond.notify_all()
+
+    def _decrease(self, now: float) -> None:
+        self.decreases += 1
+        self._last_decrease = now
+        self.limit = max(1.0, self.limit / 2)
+        current = self.rate or self._observed_rate(now)
+        if self._ceiling is None:
+            self._ceiling = current
+        self.rate = max(MIN_RATE_PER_S, current / 2)
+
+    def _increase(self) -> None:
+        self.limit = min(float(self.max_concurrency), self.limit + 1 / self.limit)
+        if self.rate is not None and self._ceiling is not None:
+            self.rate += self._ceiling / (2 * RECOVERY_STEPS)
+            if self.rate >= self._ceiling:  # recovered: back to the configured pace (None: unpaced)
+                self.rate, self._ceiling = self.configured_rate, self.configured_rate
+
+    def _observed_rate(self, now: float) -> float:
+        recent = sum(1 for started in self._starts if now - started <= OBSERVED_WINDOW_S)
+        return max(1.0, recent / OBSERVED_WINDOW_S)
+
+
+class Throttles:
+    """One throttle per destination, kept while its pacing settings stay the same."""
+
+    def __init__(self, clock: Clock = SYSTEM_CLOCK):
+        self.clock = clock
+        self._throttles: dict[str, tuple[tuple, Throttle]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, concurrency: int, rate_per_s: float | None) -> Throttle:
+        settings = (concurrency, rate_per_s)
+        with self._lock:
+            known = self._throttles.get(name)
+            if known is None or known[0] != settings:
+                known = (settings, Throttle(concurrency, rate_per_s, self.clock))
+                self._throttles[name] = known
+            return known[1]

@@ -1,0 +1,126 @@
+"""The delivery ledger in DynamoDB (StateTable): one item per (delivery unit, destination).
+
+    pk = LEDGER#<unit>   sk = DEST#<destination>
+    accepted      string set of `<batch id>:<positions>` the vendor accepted   (ADD: a repeated write is a no-op)
+    pending       string set of the same, for calls with increments not answered yet
+    claim_owner, claim_until   who may send increments of this unit, until when (epoch seconds)
+    expires_at    TTL: a unit is retried for at most the queues' retention
+
+Every write is one UpdateItem; reads use BatchGetItem. See usersync.delivery.ledger for the meaning.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from usersync.delivery.ledger import NO_PROGRESS, Entry, Key, Progress, positions_in
+
+# Longer than a message can live in WorkQueue (4 days) and then WorkDeadLetterQueue (14 days),
+# from where `usersync replay` sends it back under its first message id.
+KEEP_FOR = timedelta(days=18)
+BATCH_GET_KEYS = 100  # DynamoDB's BatchGetItem limit
+BATCH_GET_ROUNDS = 8  # rounds for UnprocessedKeys before giving up
+
+
+def ledger_key(unit: str, destination: str) -> dict[str, Any]:
+    return {"pk": {"S": f"LEDGER#{unit}"}, "sk": {"S": f"DEST#{destination}"}}
+
+
+def _progress(item: dict[str, Any] | None) -> Progress:
+    if not item:
+        return NO_PROGRESS
+    return Progress(positions_in(item.get("accepted", {}).get("SS", [])),
+                    positions_in(item.get("pending", {}).get("SS", [])))
+
+
+class DynamoDBLedger:
+    def __init__(self, table_name: str, client: Any = None, now=time.time):
+        self.table_name = table_name
+        self._client = client or boto3.client("dynamodb")
+        self._now = now
+
+    def _expires_at(self) -> dict[str, str]:
+        return {"N": str(int(self._now() + KEEP_FOR.total_seconds()))}
+
+    def read(self, keys: Iterable[Key]) -> dict[Key, Progress]:
+        keys = list(dict.fromkeys(keys))
+        found: dict[Key, Progress] = {key: NO_PROGRESS for key in keys}
+        by_item = {(f"LEDGER#{unit}", f"DEST#{destination}"): (unit, destination) for unit, destination in keys}
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            request = {self.table_name: {"Keys": [ledger_key(*key) for key in keys[start:start + BATCH_GET_KEYS]],
+                                         "ConsistentRead": True}}
+            for _ in range(BATCH_GET_ROUNDS):
+                answer = self._client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    found[by_item[(item["pk"]["S"], item["sk"]["S"])]] = _progress(item)
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.05)
+            else:
+                raise RuntimeError("the delivery ledger could not be read (DynamoDB kept keys unprocessed)")
+        return found
+
+    def claim(self, keys: Iterable[Key], owner: str, until_epoch: float) -> dict[Key, Progress | None]:
+        claimed: dict[Key, Progress | None] = {}
+        for key in dict.fromkeys(keys):
+            try:
+                answer = self._client.update_item(
+                    TableName=self.table_name, Key=ledger_key(*key),
+                    UpdateExpression="SET claim_owner = :me, claim_until = :until, expires_at = :expires",
+                    ConditionExpression="attribute_not_exists(claim_until) OR claim_until < :now OR claim_owner = :me",
+                    ExpressionAttributeValues={
+                        ":me": {"S": owner}, ":until": {"N": f"{until_epoch:.3f}"},
+                        ":now": {"N": f"{self._now():.3f}"}, ":expires": self._expires_at(),
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+                claimed[key] = _progress(answer.get("Attributes"))
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                claimed[key] = None
+        return claimed
+
+    def release(self, keys: Iterable[Key], owner: str) -> None:
+        for key in dict.fromkeys(keys):
+            try:
+                self._client.update_item(
+                    TableName=self.table_name, Key=ledger_key(*key),
+                    UpdateExpression="REMOVE claim_owner, claim_until",
+                    ConditionExpression="claim_owner = :me",
+                    ExpressionAttributeValues={":me": {"S": owner}},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+
+    def update(self, *, accepted: Iterable[Entry] = (), pending: Iterable[Entry] = (),
+               resolved: Iterable[Entry] = ()) -> None:
+        changes: dict[Key, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for kind, entries in (("accepted", accepted), ("pending", pending), ("resolved", resolved)):
+            for entry in entries:
+                changes[entry.key][kind].add(entry.element)
+        for key, change in changes.items():
+            clauses, values = ["SET expires_at = :expires"], {":expires": self._expires_at()}
+            adds = []
+            if change["accepted"]:
+                adds.append("accepted :accepted")
+                values[":accepted"] = {"SS": sorted(change["accepted"])}
+            if change["pending"]:
+                adds.append("pending :pending")
+                values[":pending"] = {"SS": sorted(change["pending"])}
+            if adds:
+                clauses.append("ADD " + ", ".join(adds))
+            if change["resolved"]:
+                clauses.append("DELETE pending :resolved")
+                values[":resolved"] = {"SS": sorted(change["resolved"])}
+            self._client.update_item(TableName=self.table_name, Key=ledger_key(*key),
+                                     UpdateExpression=" ".join(clauses), ExpressionAttributeValues=values)
