@@ -1,0 +1,23 @@
+"""File function: S3 notifications (via SQS) -> one job per object version -> chunk jobs."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from usersync.ingest.files import FileIngest
+from usersync.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+ingest = FileIngest.from_environment()
+
+
+def ingest_record(record: SQSRecord) -> list:
+    return ingest.ingest_message(record.body)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    ingest.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=ingest_record, processor=processor, context=context)

@@ -1,0 +1,363 @@
+"""S3 files -> records with their sources: CSV, JSON Lines and JSON arrays, each maybe gzip.
+
+A file is read in chunks (usersync.ingest.planning finds their boundaries); this module turns
+the text of one chunk into records. Every row becomes the same record dict a JSON user would
+write and goes through `parse_record`, so files and SQS messages share one validation path.
+
+CSV (SPEC.md): a header row, `user_id` (or `install_id`, `audience`, `action` for audience
+files) and one column per attribute, typed by a suffix:
+
+    user_id,nickname,age:int,level:float,vip:bool,signup:date,avatar:url,hobbies:tags,points:incr
+
+An empty cell leaves the attribute unchanged; the cell `{null}` removes it (REMOVE_MARKER).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from usersync.records import InvalidRecord, Source, SourcedRecord, Unparsable, parse_record
+
+REMOVE_MARKER = "{null}"
+TAG_SEPARATOR = "|"
+CSV_FIELD_LIMIT = 1024 * 1024  # characters per cell: a larger one is most likely an unclosed quote
+MAX_JSON_ELEMENT_CHARS = 8 * 1024 * 1024  # one element of a JSON array file
+
+csv.field_size_limit(CSV_FIELD_LIMIT)
+
+UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class FileRejected(ValueError):
+    """The file as a whole cannot be read (format, encoding, header): nothing of it is delivered.
+    The message names the file and says what to change."""
+
+
+# --- file formats ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class FileFormat:
+    kind: str          # "csv", "jsonl" or "json" (a JSON array)
+    gzip: bool = False
+
+    @classmethod
+    def of_key(cls, key: str) -> FileFormat:
+        """By the key's suffixes: .csv, .jsonl / .ndjson, .json, each optionally followed by .gz."""
+        name = key.rsplit("/", 1)[-1].lower()
+        gzip = name.endswith((".gz", ".gzip"))
+        if gzip:
+            name = name.rsplit(".", 1)[0]
+        for suffixes, kind in (((".csv",), "csv"), ((".jsonl", ".ndjson"), "jsonl"), ((".json",), "json")):
+            if name.endswith(suffixes):
+                return cls(kind, gzip)
+        raise FileRejected(
+            f"{key}: unsupported file type; name files .csv, .jsonl, .ndjson or .json, optionally followed by .gz")
+
+    @property
+    def splittable(self) -> bool:
+        """Byte ranges of the object itself can be read independently (not gzip)."""
+        return not self.gzip
+
+
+def check_start(first_bytes: bytes, where: str) -> bytes:
+    """The first bytes of the (decompressed) content: refuse what is not UTF-8; return the BOM to skip."""
+    if first_bytes.startswith(_UTF16_BOMS):
+        raise FileRejected(f"{where} is UTF-16 encoded: save it as UTF-8 (with or without BOM)")
+    if first_bytes.startswith(GZIP_MAGIC):
+        raise FileRejected(f"{where} is gzip-compressed but its name does not end in .gz: rename it")
+    return UTF8_BOM if first_bytes.startswith(UTF8_BOM) else b""
+
+
+def not_utf8(where: str, line: int, error: UnicodeDecodeError) -> FileRejected:
+    return FileRejected(
+        f"{where} line {line} is not UTF-8 ({error.reason} at byte {error.start} of the line): "
+        "save the file as UTF-8 (with or without BOM)")
+
+
+# --- CSV: the column plan -------------------------------------------------------------------
+
+class CellError(ValueError):
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _int(cell: str, column: str) -> int:
+    try:
+        return int(cell)
+    except ValueError:
+        raise CellError(f"{cell!r} is not an integer (column {column})", column) from None
+
+
+def _number(cell: str, column: str) -> int | float:
+    try:
+        return int(cell)
+    except ValueError:
+        pass
+    try:
+        return float(cell)
+    except ValueError:
+        raise CellError(f"{cell!r} is not a number (column {column})", column) from None
+
+
+_TRUE, _FALSE = frozenset(("true", "1")), frozenset(("false", "0"))
+
+
+def _bool(cell: str, column: str) -> bool:
+    lowered = cell.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise CellError(f"{cell!r} is not a boolean: write true/false or 1/0 (column {column})", column)
+
+
+def _tags(cell: str) -> list[str]:
+    return [tag for tag in (t.strip() for t in cell.split(TAG_SEPARATOR)) if tag]
+
+
+_EPOCH = re.compile(r"[+-]?\d+")
+
+# suffix -> (cell -> record value). Each value is what a JSON record would hold.
+_CONVERTERS: dict[str, Callable[[str, str], Any]] = {
+    "": lambda cell, column: cell,
+    "string": lambda cell, column: cell,
+    "int": lambda cell, column: _int(cell, column),
+    "float": lambda cell, column: float(_number(cell, column)),
+    "bool": _bool,
+    "date": lambda cell, column: {"$date": int(cell) if _EPOCH.fullmatch(cell) else cell.strip()},
+    "url": lambda cell, column: {"$url": cell.strip()},
+    "tags": lambda cell, column: _tags(cell),
+    "incr": lambda cell, column: {"$incr": _number(cell, column)},
+    "decr": lambda cell, column: {"$decr": _number(cell, column)},
+}
+_EDITS = {"add": "$add", "remove": "$remove"}  # tag collection edits: `locations:add`, `locations:remove`
+SUFFIXES = tuple(s for s in (*_CONVERTERS, *_EDITS) if s != "string")
+
+USER_KEYS = ("user_id",)
+AUDIENCE_KEYS = ("install_id", "audience", "action")
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    index: int
+    name: str       # the attribute name
+    header: str     # the header cell as written, for messages
+    convert: Callable[[str, str], Any]
+
+
+class CsvColumns:
+    """The plan for a CSV file, made once from its header: which cell becomes which field of
+    the record, converted how. Rows then cost a loop over precomputed columns."""
+
+    def __init__(self, header: list[str], where: str = "the file"):
+        self.header = header
+        self.width = len(header)
+        names = [cell.strip() for cell in header]
+        if not any(names):
+            raise FileRejected(f"{where}: the first line must be a header (user_id, attributes...)")
+        seen: dict[str, int] = {}
+        self.keys: list[tuple[int, str]] = []            # user_id / install_id, audience, action
+        self.attributes: list[_Column] = []
+        self.edits: list[tuple[int, str, str, str]] = []  # (index, attribute, "$add"/"$remove", header)
+        self.overwrite: int | None = None
+        self.destinations: int | None = None
+        self.tags: int | None = None
+        for index, written in enumerate(names):
+            if not written:
+                raise FileRejected(f"{where}: column {index + 1} of the header has no name")
+            if written in seen:
+                raise FileRejected(f"{where}: column {written!r} appears twice in the header")
+            seen[written] = index
+            name, _, suffix = written.partition(":")
+            name, suffix = name.strip(), suffix.strip().lower()
+            if not name:
+                raise FileRejected(f"{where}: header column {written!r} has a type but no name")
+            if name in USER_KEYS + AUDIENCE_KEYS + ("overwrite", "destinations", "tags"):
+                if suffix:
+                    raise FileRejected(f"{where}: column {name!r} takes no type suffix")
+                if name == "overwrite":
+                    self.overwrite = index
+                elif name == "destinations":
+                    self.destinations = index
+                elif name == "tags":
+                    self.tags = index
+                else:
+                    self.keys.append((index, name))
+                continue
+            if suffix in _EDITS:
+                self.edits.append((index, name, _EDITS[suffix], written))
+            elif suffix in _CONVERTERS:
+                self.attributes.append(_Column(index, name, written, _CONVERTERS[suffix]))
+            else:
+                raise FileRejected(
+                    f"{where}: column {written!r} has an unknown type suffix :{suffix} "
+                    f"(use one of {', '.join(':' + s for s in SUFFIXES if s)})")
+        key_names = {name for _, name in self.keys}
+        self.audience = bool(key_names & set(AUDIENCE_KEYS))
+        needed = AUDIENCE_KEYS if self.audience else USER_KEYS
+        if key_names != set(needed) or (self.audience and self.overwrite is not None):
+            raise FileRejected(
+                f"{where}: the header needs a user_id column (profile file) or install_id, audience and "
+                f"action columns (audience file), not both; found {', '.join(sorted(key_names)) or 'neither'}")
+        if not self.audience and self.tags is not None:
+            raise FileRejected(f"{where}: a 'tags' column belongs to audience files; type a tag column as name:tags")
+        attribute_names = [c.name for c in self.attributes]
+        duplicated = {n for n in attribute_names if attribute_names.count(n) > 1}
+        duplicated |= {n for _, n, _, _ in self.edits if n in attribute_names}
+        if duplicated:
+            raise FileRejected(f"{where}: attribute {sorted(duplicated)[0]!r} has more than one column")
+
+    def row_dict(self, row: list[str]) -> dict[str, str]:
+        """The row as written, {header: cell}: what a failed-record envelope shows for a row
+        that could not become a record."""
+        return dict(zip(self.header, row))
+
+    def record(self, row: list[str]) -> dict[str, Any]:
+        """One CSV row -> the record dict a JSON user would write. Raises CellError."""
+        if len(row) != self.width:
+            raise CellError(f"the row has {len(row)} fields, the header {self.width}", "row")
+        record: dict[str, Any] = {name: row[index] for index, name in self.keys}
+        attributes: dict[str, Any] = {}
+        for column in self.attributes:
+            cell = row[column.index]
+            if not cell:
+                continue  # an empty cell leaves the attribute unchanged
+            if cell == REMOVE_MARKER:
+                attributes[column.name] = None
+                continue
+            try:
+                attributes[column.name] = column.convert(cell, column.header)
+            except CellError as error:
+                error.field = f"attributes.{column.name}"
+                raise
+        for index, name, verb, written in self.edits:
+            cell = row[index]
+            if cell:
+                if cell == REMOVE_MARKER:
+                    raise CellError(f"{REMOVE_MARKER} cannot be used in an edit column ({written})",
+                                    f"attributes.{name}")
+                attributes.setdefault(name, {})[verb] = _tags(cell)
+        if attributes:
+            record["attributes"] = attributes
+        if self.overwrite is not None and row[self.overwrite]:
+            record["overwrite"] = _bool(row[self.overwrite], "overwrite")
+        if self.destinations is not None and row[self.destinations]:
+            record["destinations"] = _tags(row[self.destinations])
+        if self.tags is not None and row[self.tags]:
+            record["tags"] = _tags(row[self.tags])
+        return record
+
+
+def read_header(line: str, where: str) -> list[str]:
+    """The header cells of a CSV file from its first line (BOM already removed)."""
+    try:
+        header = next(csv.reader([line]), [])
+    except csv.Error as error:
+        raise FileRejected(f"{where} line 1: {error}") from None
+    CsvColumns(header, where)  # refuse a bad header before anything is read
+    return header
+
+
+# --- reading a chunk ------------------------------------------------------------------------
+
+SourceAt = Callable[[int], Source]  # line number -> the row's source
+
+
+def _parsed(raw: Any, source: Source) -> SourcedRecord | Unparsable:
+    try:
+        return SourcedRecord(parse_record(raw), raw, source)
+    except InvalidRecord as error:
+        return Unparsable(raw, source, error.reason, error.field)
+
+
+def csv_records(text: str, columns: CsvColumns, first_line: int, source_at: SourceAt,
+                ) -> Iterator[SourcedRecord | Unparsable]:
+    """The rows of a CSV chunk (no header): each row's line is the line it starts on."""
+    reader = csv.reader(io.StringIO(text, newline="\n"))  # only \n ends a line; \r\n stays one
+    offset = first_line
+    consumed = 0
+    record_of = columns.record
+    try:
+        for row in reader:
+            line = offset + consumed
+            consumed = reader.line_num
+            if not row:
+                continue  # a blank line
+            source = source_at(line)
+            try:
+                raw = record_of(row)
+            except CellError as error:
+                yield Unparsable(columns.row_dict(row), source, str(error), error.field)
+                continue
+            yield _parsed(raw, source)
+    except csv.Error as error:
+        # The planner read the same bytes with the same reader: only a change of the object breaks here.
+        raise FileRejected(f"line {offset + consumed}: {error}") from None
+
+
+def jsonl_records(text: str, first_line: int, source_at: SourceAt) -> Iterator[SourcedRecord | Unparsable]:
+    """One record per line; blank lines are skipped; a line that is not JSON is rejected alone."""
+    loads = json.loads
+    for number, line in enumerate(text.split("\n"), start=first_line):
+        if not line.strip():
+            continue
+        source = source_at(number)
+        try:
+            raw = loads(line)
+        except (json.JSONDecodeError, RecursionError) as error:
+            yield Unparsable(line.rstrip("\r"), source, f"the line is not JSON: {error}")
+            continue
+        yield _parsed(raw, source)
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def json_elements(text: str, start: int = 0) -> Iterator[tuple[int, int, Any]]:
+    """(start, end, value) of each element of a comma-separated sequence of JSON values
+    (a JSON array's body). Raises JSONDecodeError where the text is not such a sequence."""
+    position = _WHITESPACE.match(text, start).end()
+    length = len(text)
+    while position < length:
+        value, end = _DECODER.raw_decode(text, position)
+        yield position, end, value
+        position = _WHITESPACE.match(text, end).end()
+        if position < length:
+            if text[position] != ",":
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, position)
+            position = _WHITESPACE.match(text, position + 1).end()
+
+
+def json_array_records(text: str, first_line: int, source_at: SourceAt) -> Iterator[SourcedRecord | Unparsable]:
+    """The elements of a chunk of a JSON array (elements and commas, no brackets)."""
+    line, counted_to = first_line, 0
+    try:
+        for start, _end, value in json_elements(text):
+            line += text.count("\n", counted_to, start)
+            counted_to = start
+            yield _parsed(value, source_at(line))
+    except json.JSONDecodeError as error:
+        raise FileRejected(f"line {first_line + text.count(chr(10), 0, error.pos)}: not valid JSON: {error.msg}") from None
+
+
+def chunk_records(text: str, kind: str, *, first_line: int, source_at: SourceAt,
+                  header: list[str] | None = None) -> Iterator[SourcedRecord | Unparsable]:
+    if kind == "csv":
+        if header is None:
+            raise ValueError("a CSV chunk needs the file's header")
+        return csv_records(text, CsvColumns(header), first_line, source_at)
+    if kind == "jsonl":
+        return jsonl_records(text, first_line, source_at)
+    if kind == "json":
+        return json_array_records(text, first_line, source_at)
+    raise ValueError(f"unknown file kind {kind!r}")
