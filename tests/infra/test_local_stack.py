@@ -47,8 +47,9 @@ def test_physical_names_are_kebab_case_logical_ids():
     assert physical_name("S3InputBucket") == "usersync-s3-input-bucket"
 
 
-def test_every_queue_and_table_of_the_template_is_created(template, local_resources):
-    expected = of_type(template, "AWS::SQS::Queue").keys() | of_type(template, "AWS::DynamoDB::Table").keys()
+def test_every_queue_table_and_bucket_of_the_template_is_created(template, local_resources):
+    expected = (of_type(template, "AWS::SQS::Queue").keys() | of_type(template, "AWS::DynamoDB::Table").keys()
+                | of_type(template, "AWS::S3::Bucket").keys())
     assert local_resources.keys() == expected
     for lid, names in local_resources.items():
         assert names["name"] == physical_name(lid)

@@ -19,6 +19,7 @@ from usersync.batch.simulator import BatchCustomDataSimulator
 from usersync.batch_audience.simulator import BatchAudienceSimulator
 from usersync.clevertap.simulator import CleverTapSimulator
 from usersync.local.pump import REPO_ROOT, LocalLambdaContext, SqsEventPump, load_handler
+from usersync.local.files import LocalFiles
 from usersync.local.stack import LocalAwsStack
 from usersync.stores.tokens import plain
 
@@ -77,6 +78,7 @@ class LocalSandbox:
         self.resources: dict[str, dict[str, str]] = {}
         self._saved_environ: dict[str, str] | None = None
         self._handlers: dict[str, Any] = {}
+        self.files = LocalFiles(self)  # S3 files: upload, file and chunk functions, jobs, reports
 
     # --- lifecycle ------------------------------------------------------------------------
 

@@ -336,6 +336,12 @@ class LocalAwsStack:
                 if key == "Fn::Join":
                     separator, parts = argument
                     return separator.join(str(self._resolve(part)) for part in parts)
+                if key == "Fn::Select":
+                    index, items = argument
+                    return self._resolve(items)[int(self._resolve(index))]
+                if key == "Fn::Split":
+                    separator, text = argument
+                    return str(self._resolve(text)).split(separator)
                 if key.startswith("Fn::") or key == "Condition":
                     raise _Unresolvable(key)
             resolved = {k: self._resolve(v) for k, v in value.items()}
@@ -351,6 +357,8 @@ class LocalAwsStack:
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackName": self.prefix,
+            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{self.prefix}/"
+                            "00000000-0000-4000-8000-000000000000",
             "AWS::NoValue": _NO_VALUE,
         }
         if name in pseudo:
