@@ -1,0 +1,16 @@
+"""`make demo` runs end to end and shows every vendor, the tokens and the audiences' indexing."""
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_demo_shows_all_three_vendors_the_tokens_and_indexing_applied(capsys):
+    from usersync.local import demo
+
+    demo.main()
+    out = capsys.readouterr().out
+    for shown in ("Delivered (per destination)", "batch_ios", "batch_android", "clevertap", "batch_ios_audiences",
+                  "Tokens saved in DynamoDB", "APPLIED vip_users", "APPLIED beta_testers",
+                  "jill-2: code 514", "'Stamps': 15", "winback_2026", "early_access"):
+        assert shown in out, shown
