@@ -5,7 +5,7 @@ from delivery_fakes import FakeClock, FakeDestination, items, user
 
 from usersync.delivery.ledger import Entry, InMemoryLedger, decode_positions, encode_positions
 from usersync.delivery.outcomes import RecordRejected, SendResult, VendorUnavailable
-from usersync.delivery.pipeline import DELIVERY_UNCERTAIN, DeliveryOptions, deliver
+from usersync.delivery.pipeline import DELIVERY_UNCERTAIN, DeliveryOptions, deliver, uncertain_entries
 
 
 def incr(uid, by=1):
@@ -74,6 +74,10 @@ def test_a_lost_response_after_an_applied_increment_never_sends_it_again():
     second = run(records, dest, ledger, owner="invocation-2")  # SQS delivers the message again
     assert len(dest.calls) == 2  # nothing sent
     assert [f.code for f in second.failed] == [DELIVERY_UNCERTAIN] and second.already_delivered == 1
+
+    ledger.update(settled=uncertain_entries(second.failed))  # what Sync does once it is in the queue
+    third = run(records, dest, ledger, owner="invocation-3")
+    assert not third.failed and third.already_reported == 1 and len(dest.calls) == 2
 
 
 def test_an_increment_turned_away_with_429_or_503_is_retried():

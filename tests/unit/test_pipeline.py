@@ -10,7 +10,7 @@ from usersync.delivery.pipeline import DeliveryOptions, deliver
 def test_calls_are_the_minimum_the_batch_size_allows():
     dest = FakeDestination("a", batch_size=3)
     report = deliver(items(*(user(f"u{i}") for i in range(10))), {"a": dest})
-    assert len(dest.calls) == 4 and [len(c) for c in dest.calls] == [3, 3, 3, 1]
+    assert sorted(len(c) for c in dest.calls) == [1, 3, 3, 3]  # calls run two at a time: any order
     assert report.delivered == {"a": 10} and not report.failed and not report.retries
 
 

@@ -195,3 +195,15 @@ def test_a_record_the_destination_cannot_map_is_not_retried():
     report = deliver(items(user("u1")), {"a": dest}, DeliveryOptions(clock=FakeClock()))
     assert not dest.calls and [f.code for f in report.failed] == ["VENDOR_RULE"]
     assert isinstance(RecordRejected("X", "y"), Exception)
+
+
+def test_a_request_that_never_left_was_not_applied():
+    import requests
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+    from usersync.delivery.retries import may_have_reached_vendor
+
+    refused = requests.ConnectionError(MaxRetryError(None, "/", NewConnectionError(None, "refused")))
+    dropped = requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError()))
+    assert not may_have_reached_vendor(refused) and not may_have_reached_vendor(requests.ConnectTimeout())
+    assert may_have_reached_vendor(dropped) and may_have_reached_vendor(requests.ReadTimeout())

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from usersync.config import DestinationsConfig, load_config
 from usersync.delivery.destination import Destination
 from usersync.delivery.ledger import DeliveryLedger
-from usersync.delivery.pipeline import DeliveryOptions, DeliveryReport, deliver
+from usersync.delivery.pipeline import DeliveryOptions, DeliveryReport, deliver, uncertain_entries
 from usersync.delivery.retries import Deadline
 from usersync.delivery.throttle import Throttles
 from usersync.observability import logger, metrics
@@ -108,6 +108,8 @@ class Sync:
             self.tokens.save(delivery)
         failed = [f for f in report.failed if f.source.message_id not in retry_ids or f.source.message_id is None]
         self.failed.send(failed)
+        if self.ledger is not None and (settled := uncertain_entries(failed)):
+            self.ledger.update(settled=settled)
         _count(report, failed)
         return report, retry_ids
 
@@ -123,6 +125,7 @@ class Sync:
         retry_ids = {message_id for source_id in source_ids for message_id in receipts.get(source_id, {source_id})}
         logger.info("delivered messages", extra={
             "messages": len(messages), "records": len(items), "delivered": report.delivered,
+            "validated_by_dry_run": report.validated,
             "failed_records": len(report.failed), "messages_to_retry": len(retry_ids),
         })
         return SyncOutcome(report, retry_ids)

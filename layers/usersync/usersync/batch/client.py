@@ -9,6 +9,7 @@ from typing import Any
 import requests
 
 from usersync.delivery.outcomes import VendorRejected, VendorUnavailable
+from usersync.delivery.retries import may_have_reached_vendor
 from usersync.secrets import Secret, redact
 
 DEFAULT_BASE_URL = "https://api.batch.com"
@@ -46,7 +47,8 @@ class BatchApi:
                 headers={"X-Authorization": self._rest_key.reveal(), "Content-Type": "application/json"},
             )
         except requests.RequestException as exc:
-            raise VendorUnavailable(f"Batch {route}: {type(exc).__name__}: {redact(str(exc))}") from None
+            raise VendorUnavailable(f"Batch {route}: {type(exc).__name__}: {redact(str(exc))}",
+                                    maybe_applied=may_have_reached_vendor(exc)) from None
         if response.status_code == expect:
             try:
                 return response.json()

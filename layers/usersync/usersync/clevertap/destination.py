@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from usersync.clevertap.client import DEFAULT_REGION, CleverTapClient, Region
 from usersync.clevertap.mapping import (
     DEFAULT_RECORDS_PER_CALL, MAX_CONCURRENT_CALLS, MAX_RECORDS_PER_CALL, upload_record,
 )
 from usersync.delivery.destination import LazyClient, pooled_session
-from usersync.delivery.outcomes import SendResult
+from usersync.delivery.outcomes import DRY_RUN, SendResult
+from usersync.delivery.settings import DeliverySettings
 from usersync.records import UserChange
 from usersync.secrets import resolve
 
-UPLOAD, DRY_RUN = "upload", "dry_run"  # token kinds: CleverTap returns no token, the call is recorded
+UPLOAD = "upload"  # token kind (or DRY_RUN): CleverTap returns no token, the call is recorded
 
 
-class CleverTapSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class CleverTapSettings(DeliverySettings):
+    """An account's settings, and the delivery settings (rate_per_s, timeout_s, retries)."""
     type: Literal["clevertap"]
     account_id: str = Field(min_length=1, description="the account id (X-CleverTap-Account-Id); not a secret")
     passcode: str = Field(description="reference to the account passcode (see usersync.secrets)")
@@ -29,7 +29,6 @@ class CleverTapSettings(BaseModel):
     # Per invocation; CleverTap allows MAX_CONCURRENT_CALLS per account in all, so keep
     # concurrency × DeliverMaxConcurrency (instances) within it: 3 × 5 = 15 by default.
     concurrency: int = Field(3, ge=1, le=MAX_CONCURRENT_CALLS)
-    timeout_s: float = Field(30.0, gt=0, le=300)
     dry_run: bool = Field(False, description="send ?dryRun=1: CleverTap validates, writes nothing")
 
     def build(self, name: str) -> CleverTapDestination:

@@ -10,6 +10,8 @@ the positions. The ledger keeps, per (unit, destination):
 - pending: entries written just before a call carrying increments ($incr/$decr), removed once the
   vendor answered. An entry still pending on a retry is a call whose outcome nobody knows (a
   timeout, a lost response, a Lambda that died): its increments are not sent again (at most once);
+- settled: such increments once they are in the failed-records queue (DELIVERY_UNCERTAIN), so a
+  message SQS delivers again does not report them twice;
 - a claim (owner, until) taken before sending increments, so two invocations that got the same
   message (SQS delivers at least once) never both send them.
 
@@ -90,11 +92,12 @@ def positions_in(elements: Iterable[str]) -> frozenset[int]:
 class Progress:
     accepted: frozenset[int] = frozenset()
     pending: frozenset[int] = frozenset()
+    settled: frozenset[int] = frozenset()
 
     @property
     def uncertain(self) -> frozenset[int]:
-        """Positions sent in a call whose outcome is unknown."""
-        return self.pending - self.accepted
+        """Positions sent in a call whose outcome is unknown, not yet reported."""
+        return self.pending - self.accepted - self.settled
 
 
 NO_PROGRESS = Progress()
@@ -112,8 +115,8 @@ class DeliveryLedger(Protocol):
         """Give back the claims `owner` holds."""
 
     def update(self, *, accepted: Iterable[Entry] = (), pending: Iterable[Entry] = (),
-               resolved: Iterable[Entry] = ()) -> None:
-        """Add accepted and pending entries; remove `resolved` pending entries (the vendor answered)."""
+               resolved: Iterable[Entry] = (), settled: Iterable[Entry] = ()) -> None:
+        """Add accepted, pending and settled entries; remove `resolved` pending entries (the vendor answered)."""
 
 
 class InMemoryLedger:
@@ -128,13 +131,14 @@ class InMemoryLedger:
         self.writes = 0
 
     def _item(self, key: Key) -> dict:
-        return self._items.setdefault(key, {"accepted": set(), "pending": set(), "owner": None, "until": 0.0})
+        return self._items.setdefault(key, {"accepted": set(), "pending": set(), "settled": set(),
+                                            "owner": None, "until": 0.0})
 
     def _progress(self, key: Key) -> Progress:
         item = self._items.get(key)
         if item is None:
             return NO_PROGRESS
-        return Progress(positions_in(item["accepted"]), positions_in(item["pending"]))
+        return Progress(positions_in(item["accepted"]), positions_in(item["pending"]), positions_in(item["settled"]))
 
     def read(self, keys):
         with self._lock:
@@ -161,15 +165,13 @@ class InMemoryLedger:
                     item["owner"], item["until"] = None, 0.0
                     self.writes += 1
 
-    def update(self, *, accepted=(), pending=(), resolved=()):
+    def update(self, *, accepted=(), pending=(), resolved=(), settled=()):
         with self._lock:
             touched: set[Key] = set()
-            for entry in accepted:
-                self._item(entry.key)["accepted"].add(entry.element)
-                touched.add(entry.key)
-            for entry in pending:
-                self._item(entry.key)["pending"].add(entry.element)
-                touched.add(entry.key)
+            for kind, entries in (("accepted", accepted), ("pending", pending), ("settled", settled)):
+                for entry in entries:
+                    self._item(entry.key)[kind].add(entry.element)
+                    touched.add(entry.key)
             for entry in resolved:
                 self._item(entry.key)["pending"].discard(entry.element)
                 touched.add(entry.key)

@@ -60,6 +60,9 @@ class Prepared:
         return (self.item, *self.merged)
 
 
+DRY_RUN = "dry_run"  # token kind of a call the vendor validated without writing (CleverTap's dryRun=1)
+
+
 @dataclass(slots=True)
 class SendResult:
     """A call the vendor answered with success; `rejected` maps batch positions it refused

@@ -25,6 +25,7 @@ from usersync.delivery.coalescing import coalesce
 from usersync.delivery.destination import Destination
 from usersync.delivery.ledger import NO_PROGRESS, DeliveryLedger, Entry, Key, Progress, position_of
 from usersync.delivery.outcomes import (
+    DRY_RUN,
     Delivery, FailedRecord, Prepared, RecordRejected, SendResult, VendorRejected, VendorUnavailable,
 )
 from usersync.delivery.retries import SYSTEM_CLOCK, Backoff, Clock, Deadline, SharedRandom, may_have_applied
@@ -61,13 +62,23 @@ class DeliveryReport:
     retries: list[Retry] = field(default_factory=list)
     calls: list[CallStat] = field(default_factory=list)
     already_delivered: int = 0  # records the ledger showed delivered by an earlier attempt
+    already_reported: int = 0   # uncertain increments an earlier attempt put in the failed-records queue
     bisect_calls: int = 0       # extra calls spent isolating records in rejected bulks
 
     @property
     def delivered(self) -> dict[str, int]:
+        return self._count(dry_run=False)
+
+    @property
+    def validated(self) -> dict[str, int]:
+        """Records a dry-run destination's vendor accepted without writing them (not delivered)."""
+        return self._count(dry_run=True)
+
+    def _count(self, *, dry_run: bool) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
         for delivery in self.deliveries:
-            counts[delivery.destination] += len(delivery.items)
+            if (delivery.token_kind == DRY_RUN) is dry_run:
+                counts[delivery.destination] += len(delivery.items)
         return dict(counts)
 
     def extend(self, other: DeliveryReport) -> None:
@@ -76,6 +87,7 @@ class DeliveryReport:
         self.retries.extend(other.retries)
         self.calls.extend(other.calls)
         self.already_delivered += other.already_delivered
+        self.already_reported += other.already_reported
         self.bisect_calls += other.bisect_calls
 
 
@@ -214,6 +226,8 @@ class _DestinationRun:
                 self.report.retries.append(Retry(item, self.name, "another invocation is delivering this message"))
             elif position in progress.accepted:
                 self.report.already_delivered += 1
+            elif position in progress.settled:
+                self.report.already_reported += 1
             elif position in progress.uncertain:
                 self.report.failed.append(self._uncertain(item, "an earlier attempt sent it and got no answer"))
             else:
@@ -428,6 +442,17 @@ class _DestinationRun:
                 if position is not None:
                     by_unit[item.source.unit].append(position)
         return [Entry(unit, self.name, tuple(sorted(positions))) for unit, positions in by_unit.items()]
+
+
+def uncertain_entries(failed: Iterable[FailedRecord]) -> list[Entry]:
+    """Ledger entries of the DELIVERY_UNCERTAIN failures in `failed`: once they are in the
+    failed-records queue, settle them so a redelivered message does not report them again."""
+    by_key: dict[Key, list[int]] = defaultdict(list)
+    for failure in failed:
+        position = position_of(failure.source)
+        if failure.code == DELIVERY_UNCERTAIN and failure.destination and position is not None:
+            by_key[(failure.source.unit, failure.destination)].append(position)
+    return [Entry(unit, destination, tuple(sorted(positions))) for (unit, destination), positions in by_key.items()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
 from usersync.delivery.outcomes import VendorUnavailable
 
 # Answers that say the vendor turned the call away before doing anything: safe to send again
@@ -94,6 +97,15 @@ def may_have_applied(exc: VendorUnavailable) -> bool:
     if exc.maybe_applied is not None:
         return exc.maybe_applied
     return exc.status not in NOT_APPLIED_STATUSES
+
+
+def may_have_reached_vendor(exc: requests.RequestException) -> bool:
+    """False when `exc` shows the request never left (no connection could be made); a vendor
+    client passes it as VendorUnavailable's `maybe_applied`."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return not isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
 class SharedRandom:

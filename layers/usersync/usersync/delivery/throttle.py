@@ -119,3 +119,8 @@ class Throttles:
                 known = (settings, Throttle(concurrency, rate_per_s, self.clock))
                 self._throttles[name] = known
             return known[1]
+
+    def clear(self) -> None:
+        """Forget what was learnt (tests, or a new configuration)."""
+        with self._lock:
+            self._throttles.clear()

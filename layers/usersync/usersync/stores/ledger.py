@@ -3,6 +3,7 @@
     pk = LEDGER#<unit>   sk = DEST#<destination>
     accepted      string set of `<batch id>:<positions>` the vendor accepted   (ADD: a repeated write is a no-op)
     pending       string set of the same, for calls with increments not answered yet
+    settled       string set of the same, for increments reported as DELIVERY_UNCERTAIN
     claim_owner, claim_until   who may send increments of this unit, until when (epoch seconds)
     expires_at    TTL: a unit is retried for at most the queues' retention
 
@@ -36,8 +37,7 @@ def ledger_key(unit: str, destination: str) -> dict[str, Any]:
 def _progress(item: dict[str, Any] | None) -> Progress:
     if not item:
         return NO_PROGRESS
-    return Progress(positions_in(item.get("accepted", {}).get("SS", [])),
-                    positions_in(item.get("pending", {}).get("SS", [])))
+    return Progress(*(positions_in(item.get(name, {}).get("SS", [])) for name in ("accepted", "pending", "settled")))
 
 
 class DynamoDBLedger:
@@ -103,20 +103,19 @@ class DynamoDBLedger:
                     raise
 
     def update(self, *, accepted: Iterable[Entry] = (), pending: Iterable[Entry] = (),
-               resolved: Iterable[Entry] = ()) -> None:
+               resolved: Iterable[Entry] = (), settled: Iterable[Entry] = ()) -> None:
         changes: dict[Key, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for kind, entries in (("accepted", accepted), ("pending", pending), ("resolved", resolved)):
+        for kind, entries in (("accepted", accepted), ("pending", pending), ("settled", settled),
+                              ("resolved", resolved)):
             for entry in entries:
                 changes[entry.key][kind].add(entry.element)
         for key, change in changes.items():
             clauses, values = ["SET expires_at = :expires"], {":expires": self._expires_at()}
             adds = []
-            if change["accepted"]:
-                adds.append("accepted :accepted")
-                values[":accepted"] = {"SS": sorted(change["accepted"])}
-            if change["pending"]:
-                adds.append("pending :pending")
-                values[":pending"] = {"SS": sorted(change["pending"])}
+            for kind in ("accepted", "pending", "settled"):
+                if change[kind]:
+                    adds.append(f"{kind} :{kind}")
+                    values[f":{kind}"] = {"SS": sorted(change[kind])}
             if adds:
                 clauses.append("ADD " + ", ".join(adds))
             if change["resolved"]:

@@ -1,0 +1,108 @@
+"""`usersync replay` against the local stack: failed records go back through the normal pipeline after
+a fix, filtered by destination or error code; poison messages go back to the work queue."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from usersync.cli import app, commands  # noqa: F401 - registers the commands
+from usersync.local.pump import LocalLambdaContext, sqs_event
+from usersync.local.sandbox import default_config
+from usersync.replay import ReplayFilter, replay_body
+from usersync.sync import ORIGINAL_MESSAGE_ID, SHARED_THROTTLES
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+def replay(sandbox, *args: str):
+    return runner.invoke(app, ["replay", "--endpoint-url", sandbox.stack.endpoint_url, *args])
+
+
+def batch_ios(sandbox, api_key_reference=None):
+    settings = dict(default_config()["destinations"]["batch_ios"])
+    if api_key_reference:
+        settings["api_key"] = api_key_reference
+    sandbox.put_config({"destinations": {"batch_ios": settings}})
+    SHARED_THROTTLES.clear()
+
+
+def test_a_failed_record_is_delivered_by_replay_after_its_destination_config_is_fixed(sandbox):
+    # the config names a parameter that holds no app's key: Batch answers 401
+    sandbox.stack.client("ssm").put_parameter(Name="/usersync/secrets/not_an_app_key", Value="0" * 32,
+                                              Type="SecureString", Overwrite=True)
+    batch_ios(sandbox, api_key_reference="ssm:/usersync/secrets/not_an_app_key")
+    good = {"user_id": "grace", "attributes": {"plan": "pro"}}
+    invalid = {"user_id": "bad", "attributes": {"when": {"$date": "someday"}}}
+    sandbox.publish([json.dumps([good, invalid])])
+    sandbox.deliver_pump().drain()
+    failures = sandbox.failed_records()
+    assert sorted(((f["destination"] or "", f["error"]["code"]) for f in failures)) == \
+        [("", "INVALID_RECORD"), ("batch_ios", "VENDOR_REJECTED")]
+    rejected = next(f for f in failures if f["destination"])
+    assert rejected["error"]["vendor_status"] == 401 and rejected["retryable"] is True
+
+    batch_ios(sandbox)  # the fix: the right key reference
+    result = replay(sandbox, "--destination", "batch_ios")
+    assert result.exit_code == 0, result.output
+    assert "1 replayed, 1 left" in result.output
+
+    assert [f["error"]["code"] for f in sandbox.failed_records()] == ["INVALID_RECORD"]  # not matching: kept
+    [body] = sandbox.queue_bodies("WorkQueue")
+    assert json.loads(body) == {**good, "destinations": ["batch_ios"]}  # narrowed to where it failed
+    stats = sandbox.deliver_pump().drain()
+    assert stats.failed_messages == 0
+    assert sandbox.batch.profile("ios", "grace")["attributes"] == {"plan": "pro"}
+    assert [f["error"]["code"] for f in sandbox.failed_records()] == ["INVALID_RECORD"]
+
+
+def test_replay_filters_by_error_code_and_dry_run_sends_nothing(sandbox):
+    batch_ios(sandbox)
+    sandbox.publish([json.dumps({"user_id": "alan", "attributes": {"points": {"$incr": 1}}}), "not json"])
+    sandbox.deliver_pump().drain()
+    assert sorted(f["error"]["code"] for f in sandbox.failed_records()) == ["INVALID_MESSAGE", "UNSUPPORTED_OPERATION"]
+
+    dry = replay(sandbox, "--code", "invalid_message", "--dry-run")
+    assert dry.exit_code == 0 and "1 would be replayed" in dry.output
+    assert sandbox.queue_bodies("WorkQueue") == [] and len(sandbox.failed_records()) == 2
+
+    result = replay(sandbox, "--code", "INVALID_MESSAGE")
+    assert result.exit_code == 0 and "1 replayed" in result.output
+    assert sandbox.queue_bodies("WorkQueue") == ["not json"]  # the body as it came
+    assert [f["error"]["code"] for f in sandbox.failed_records()] == ["UNSUPPORTED_OPERATION"]
+
+
+def test_poison_messages_go_back_to_the_work_queue_under_their_first_id(sandbox):
+    batch_ios(sandbox)
+    [poison_id] = sandbox.publish([json.dumps({"user_id": "p", "attributes": {"a": 1}})], queue="WorkDeadLetterQueue")
+    result = replay(sandbox, "--poison")
+    assert result.exit_code == 0 and "Poison messages: 1 replayed" in result.output
+    assert sandbox.queue_bodies("WorkDeadLetterQueue") == []
+    [message] = sandbox.stack.client("sqs").receive_message(
+        QueueUrl=sandbox.queue_url("WorkQueue"), MessageAttributeNames=["All"], VisibilityTimeout=0)["Messages"]
+    assert message["MessageAttributes"][ORIGINAL_MESSAGE_ID]["StringValue"] == poison_id
+    sandbox.deliver_pump().drain()
+    assert sandbox.batch.profile("ios", "p")
+
+
+def test_a_replayed_message_skips_what_it_delivered_under_its_first_id(sandbox):
+    """The ledger knows a unit by its first message id: what was accepted then is not sent again."""
+    batch_ios(sandbox)
+    [first_id] = sandbox.publish([json.dumps([{"user_id": "a", "attributes": {"n": 1}}])])
+    sandbox.deliver_pump().drain()
+    sqs = sandbox.stack.client("sqs")
+    sqs.send_message(QueueUrl=sandbox.queue_url("WorkQueue"), MessageBody=json.dumps([{"user_id": "a", "attributes": {"n": 1}}]),
+                     MessageAttributes={ORIGINAL_MESSAGE_ID: {"DataType": "String", "StringValue": first_id}})
+    messages = sqs.receive_message(QueueUrl=sandbox.queue_url("WorkQueue"), MessageAttributeNames=["All"])["Messages"]
+    event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:usersync-work-queue", "us-east-1")
+    assert sandbox.handler("deliver")(event, LocalLambdaContext("usersync-deliver")) == {"batchItemFailures": []}
+    assert len(sandbox.batch.calls) == 1  # the first delivery only
+
+
+def test_a_cut_record_is_not_replayable_and_a_filter_can_keep_to_retryable_ones():
+    with pytest.raises(ValueError, match="cut"):
+        replay_body({"version": 1, "record": {"truncated": True, "prefix": "{..."}, "destination": "x",
+                     "error": {"code": "VENDOR_REJECTED"}})
+    only = ReplayFilter(retryable_only=True)
+    assert only.matches({"retryable": True, "error": {"code": "X"}}) and not only.matches({"retryable": False})
