@@ -124,12 +124,14 @@ def test_a_wrong_region_is_a_401_that_says_to_check_the_region(sandbox):
     assert profile(sandbox, "u1") is None
 
 
-def test_a_dry_run_validates_without_writing_and_says_so_in_the_token(sandbox):
+def test_a_dry_run_validates_without_writing_and_says_so_in_the_token(sandbox, caplog):
     clevertap_only(sandbox, dry_run=True)
     deliver(sandbox, [{"user_id": "u1", "attributes": {"plan": "pro"}}, {"user_id": "u2", "attributes": {"Gender": "X"}}])
     assert profile(sandbox, "u1") is None and sandbox.clevertap.uploads == 0
     [token] = sandbox.tokens()
     assert (token["token_kind"], token["record_count"]) == ("dry_run", 1)
+    [logged] = [r for r in caplog.records if r.getMessage() == "delivered messages"]  # the function's log line
+    assert (logged.delivered, logged.validated_by_dry_run) == ({}, {"clevertap": 1})
     [failure] = sandbox.failed_records()
     assert failure["error"]["vendor_code"] == 514  # what would have failed, fails now
 

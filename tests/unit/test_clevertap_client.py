@@ -52,6 +52,14 @@ def test_a_fail_body_with_entries_rejects_each_with_its_own_code():
         0: (523, "user_id"), 1: (514, "attributes.Gender"), 2: (525, None)}
 
 
+@pytest.mark.parametrize("code", [509, 514, 515, 516, 517, 518, 519, 520, 523, 524, 525, 526, 555, 999])
+def test_every_per_record_code_is_reported_as_cleverTap_gave_it(code):
+    body = {"status": "partial", "processed": 2, "unprocessed": [unprocessed(RECORDS[2], code, f"error {code}")]}
+    why = read_upload_answer(body, RECORDS).rejected[2]
+    assert (why.vendor_status, why.vendor_code) == (200, code) and f"error {code}" in why.message
+    assert why.retryable is (code == 555)
+
+
 def test_a_server_error_for_one_record_is_marked_retryable():
     body = {"status": "partial", "processed": 2, "unprocessed": [unprocessed(RECORDS[0], 555, "server error")]}
     assert read_upload_answer(body, RECORDS).rejected[0].retryable
@@ -169,3 +177,12 @@ def test_a_200_that_is_not_json_is_retried():
     api, _ = client(response(200, "<html>gateway</html>"))
     with pytest.raises(VendorUnavailable):
         api.upload(RECORDS)
+
+
+def test_records_a_dry_run_accepted_count_as_validated_not_delivered():
+    from usersync.delivery.outcomes import DRY_RUN, Delivery
+    from usersync.delivery.pipeline import DeliveryReport
+
+    report = DeliveryReport(deliveries=[Delivery("ct", "clevertap", None, DRY_RUN, [None, None]),
+                                        Delivery("live", "clevertap", None, "upload", [None])])
+    assert report.delivered == {"live": 1} and report.validated == {"ct": 2}
