@@ -171,6 +171,14 @@ def test_a_dropped_connection_is_retried_and_its_text_redacted():
     with pytest.raises(VendorUnavailable) as caught:
         api.upload(RECORDS)
     assert "passcode-SECRET-1" not in str(caught.value)
+    assert caught.value.maybe_applied is True  # the request may have arrived: increments must not be resent blindly
+
+
+def test_a_connection_never_made_is_known_not_applied():
+    api, _ = client(requests.ConnectTimeout("connect timed out"))
+    with pytest.raises(VendorUnavailable) as caught:
+        api.upload(RECORDS)
+    assert caught.value.maybe_applied is False
 
 
 def test_a_200_that_is_not_json_is_retried():

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import requests
 
 from usersync.delivery.outcomes import RecordRejected, VendorRejected, VendorUnavailable
+from usersync.delivery.retries import may_have_reached_vendor
 from usersync.secrets import Secret, redact
 
 Region = Literal["eu1", "in1", "sg1", "us1", "aps3", "mec1"]
@@ -67,7 +68,8 @@ class CleverTapClient:
                 },
             )
         except requests.RequestException as exc:
-            raise VendorUnavailable(f"CleverTap upload: {type(exc).__name__}: {redact(str(exc))}") from None
+            raise VendorUnavailable(f"CleverTap upload: {type(exc).__name__}: {redact(str(exc))}",
+                                    maybe_applied=may_have_reached_vendor(exc)) from None
         if response.status_code == 200:
             return read_upload_answer(_json(response), records)
         status, (code, message) = response.status_code, _error(response)
