@@ -31,7 +31,7 @@ def test_run_prints_tables_and_exits_0_when_everything_is_delivered():
     records = [{"user_id": f"u{i}", "attributes": {"level": i}} for i in range(25)]
     result = invoke("run", "--message", json.dumps(records), "--message", json.dumps({"user_id": "solo"}))
     assert result.exit_code == 0, result.output
-    assert "26 records in 2 messages" in result.output
+    assert "26 records from 2 messages" in result.output
     assert "Every record was delivered" in result.output
     assert "batch_ios" in result.output and "deliver function" in result.output  # table and progress bar
 
@@ -85,10 +85,10 @@ def test_simulators_start_print_their_urls_and_keys_and_write_a_usable_config(tm
     result = invoke("simulators", "--duration", "0.2", "--batch-port", "0", "--batch-audience-port", "0",
                     "--clevertap-port", "0", "--latency-ms", "5", "--write-config", str(config))
     assert result.exit_code == 0, result.output
-    assert "export BATCH_API_URL=http://127.0.0.1:" in result.output
+    assert "export BATCH_API_URL='http://127.0.0.1:" in result.output
     assert "CleverTap account id / passcode" in result.output and "Calls answered" in result.output
     parsed = parse_config(config.read_text(), origin="test")
-    assert {"batch_ios", "batch_android", "batch_web"} <= set(parsed.destinations)
+    assert {"batch_ios", "batch_android", "batch_web", "clevertap", "batch_ios_audiences"} <= set(parsed.destinations)
 
 
 def test_simulators_say_so_when_a_port_is_taken():
@@ -101,3 +101,26 @@ def test_simulators_say_so_when_a_port_is_taken():
         result = invoke("simulators", "--duration", "0", "--batch-port", str(port))
     assert result.exit_code == 2
     assert "cannot start the simulators" in result.output
+
+
+def test_run_drops_files_in_the_bucket_and_reports_each_job_and_each_failed_line(tmp_path):
+    (tmp_path / "users.csv").write_text("user_id,nickname,age:int\nu1,Ada,36\nu2,Bob,old\nu3,Cy,40\n")
+    (tmp_path / "more.jsonl").write_text('{"user_id": "j1"}\n{"user_id": "j2", "attributes": {"Bad": 1}}\n')
+    result = invoke("run", "--json", str(tmp_path))
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    jobs = {job["key"]: job for job in summary["files"]}
+    assert set(jobs) == {"incoming/users.csv", "incoming/more.jsonl"}
+    assert all(job["state"] == "DONE" for job in jobs.values())
+    assert jobs["incoming/users.csv"]["records"] == {"read": 3, "rejected": 1, "in_file": 3}
+    lines = {(f["source"]["key"], f["source"]["line"], f["error"]["code"]) for f in summary["failed_records"]}
+    assert ("incoming/users.csv", 3, "INVALID_RECORD") in lines
+    assert ("incoming/more.jsonl", 2, "VENDOR_RULE") in lines
+    assert summary["delivered"]["batch_ios"] == 3  # u1, u3, j1
+
+
+def test_run_says_why_a_file_was_refused_as_a_whole(tmp_path):
+    (tmp_path / "noid.csv").write_text("nickname\nAda\n")
+    result = invoke("run", str(tmp_path / "noid.csv"))
+    assert result.exit_code == 1
+    assert "FAILED" in result.output and "needs a user_id column" in result.output

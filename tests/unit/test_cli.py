@@ -39,14 +39,6 @@ def test_run_refuses_a_missing_file(tmp_path):
     assert "does not exist" in result.output
 
 
-def test_run_needs_messages_to_publish_files_as_sqs_messages(tmp_path):
-    path = tmp_path / "users.json"
-    path.write_text('{"user_id": "a"}')
-    result = invoke("run", str(path))
-    assert result.exit_code == 2
-    assert "--messages" in result.output
-
-
 def test_run_refuses_a_message_bigger_than_sqs_takes(tmp_path):
     path = tmp_path / "big.json"
     path.write_text(json.dumps([{"user_id": f"u{i}", "attributes": {"bio": "x" * 100}} for i in range(3000)]))

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from usersync.cli import app
@@ -25,6 +26,7 @@ from usersync.cli.console import EXIT_PROBLEMS, EXIT_USAGE, Problem, console, er
 from usersync.cli.target import LOCAL_PORT
 from usersync.config import ConfigError, parse_config
 
+INGEST_PREFIX = "incoming/"  # the ingest function's default INGEST_PREFIX
 MAX_MESSAGE_BYTES = 262_144  # WorkQueue's MaximumMessageSize in template.yaml
 SQS_BATCH = 10  # SendMessageBatch entries, ReceiveMessage messages
 
@@ -42,10 +44,11 @@ class RunSummary:
     dead_letters: int = 0  # whole messages parked in WorkDeadLetterQueue
     seconds: float = 0.0
     origins: dict[str, str] = field(default_factory=dict)  # message id -> the file or option it came from
+    files: list[dict[str, Any]] = field(default_factory=list)  # one job summary per file (usersync.stores.jobs)
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.dead_letters
+        return not self.failed and not self.dead_letters and all(job.get("state") == "DONE" for job in self.files)
 
     def as_dict(self) -> dict[str, Any]:
         failed = Counter((f.get("destination") or "(none)", f["error"]["code"]) for f in self.failed)
@@ -53,7 +56,7 @@ class RunSummary:
             "messages": self.messages, "records": self.records, "invocations": self.invocations,
             "handed_back_for_retry": self.handed_back, "delivered": self.delivered, "calls": self.calls,
             "failed": [{"destination": d, "code": c, "records": n} for (d, c), n in sorted(failed.items())],
-            "failed_records": self.failed, "dead_letter_messages": self.dead_letters,
+            "failed_records": self.failed, "dead_letter_messages": self.dead_letters, "files": self.files,
             "seconds": round(self.seconds, 3),
         }
 
@@ -64,7 +67,8 @@ def run(
         exists=True, readable=True, resolve_path=True, show_default=False,
         help="Files to process (a folder: every file in it).")] = None,
     messages: Annotated[bool, typer.Option(
-        "--messages", help="Each FILE is one SQS message body: a record, an array of records or {\"records\": [...]}.")] = False,
+        "--messages", help="Each FILE is one SQS message body (a record, an array of records or {\"records\": [...]}) "
+                           "instead of a file dropped in the bucket.")] = False,
     message: Annotated[Optional[list[str]], typer.Option(
         "--message", "-m", help="A message body given inline (repeatable).", show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option(
@@ -81,14 +85,20 @@ def run(
 ) -> None:
     """Run the pipeline locally on files or messages and print what happened to every record.
 
-    Exits 0 when every record was delivered, 1 when some failed (the failed-records table says why).
+    FILEs (.csv, .jsonl, .ndjson, .json, maybe .gz) are dropped in the ingest bucket under incoming/:
+    S3 notifies the file function, which plans chunks for the chunk function. With --messages each FILE
+    is published to the work queue for the deliver function instead.
+    Exits 0 when every record was delivered, 1 when some failed (the failed-records list says why).
     """
-    bodies = _message_bodies(inputs or [], messages, message or [])
+    bodies, data_files = _inputs(inputs or [], messages, message or [])
     destinations = _local_config(config) if config else None
 
     from usersync.local.sandbox import LocalSandbox  # moto: imported only when a run starts
 
     quiet = {} if verbose else {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+    if not verbose:  # the handlers' logger may exist already (created at import): quiet it too
+        from usersync.observability import logger
+        logger.setLevel("ERROR")
     sandbox = LocalSandbox(config=None, environment=quiet)
     if keep:
         from usersync.local.stack import LocalAwsStack
@@ -100,7 +110,7 @@ def run(
     try:
         if destinations is not None:
             sandbox.put_config(destinations)
-        summary = run_messages(sandbox, bodies, batch_size)
+        summary = run_pipeline(sandbox, bodies, data_files, batch_size)
         if as_json:
             console.print_json(json.dumps(summary.as_dict(), default=str))
         else:
@@ -113,21 +123,24 @@ def run(
         raise typer.Exit(EXIT_PROBLEMS)
 
 
-def _message_bodies(inputs: list[Path], messages: bool, inline: list[str]) -> list[tuple[str, str]]:
-    """(origin, body) of every message to publish."""
+def _inputs(inputs: list[Path], messages: bool, inline: list[str]) -> tuple[list[tuple[str, str]], list[Path]]:
+    """(origin, body) of every message to publish, and the files to drop in the bucket."""
     files = [child for path in inputs for child in (sorted(p for p in path.iterdir() if p.is_file())
                                                     if path.is_dir() else [path])]
-    if files and not messages:
-        fail("file ingestion through S3 is not in this version of usersync: pass --messages to publish each "
-             "file as one SQS message body", EXIT_USAGE)
+    if not files and not inline:
+        fail("nothing to run: give FILE..., or --message BODY", EXIT_USAGE)
     bodies = [(f"--message {i + 1}", body) for i, body in enumerate(inline)]
+    if not messages:
+        return _checked(bodies), files
     for path in files:
         try:
             bodies.append((str(path), path.read_text(encoding="utf-8-sig")))
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"{path}: cannot read it as UTF-8 text: {exc}", EXIT_USAGE)
-    if not bodies:
-        fail("nothing to run: give FILE... with --messages, or --message BODY", EXIT_USAGE)
+    return _checked(bodies), []
+
+
+def _checked(bodies: list[tuple[str, str]]) -> list[tuple[str, str]]:
     for origin, body in bodies:
         size = len(body.encode("utf-8"))
         if size > MAX_MESSAGE_BYTES:
@@ -160,30 +173,19 @@ def _local_config(path: Path) -> dict[str, Any]:
     return {"destinations": local}
 
 
-def run_messages(sandbox: Any, bodies: list[tuple[str, str]], batch_size: int) -> RunSummary:
-    """Publish the bodies to the work queue, run the deliver function until it is empty, summarise."""
+def run_pipeline(sandbox: Any, bodies: list[tuple[str, str]], files: list[Path], batch_size: int) -> RunSummary:
+    """Publish the bodies and drop the files in the bucket, run the functions until every queue is
+    empty (as Lambda's pollers would), and summarise what happened."""
     summary = RunSummary(messages=len(bodies))
     started = time.monotonic()
-    sqs, queue_url = sandbox.stack.client("sqs"), sandbox.queue_url("WorkQueue")
     with _progress() as progress:
-        task = progress.add_task("publishing to WorkQueue", total=len(bodies))
-        for start in range(0, len(bodies), SQS_BATCH):
-            chunk = bodies[start:start + SQS_BATCH]
-            entries = [{"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(chunk)]
-            answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-            if answer.get("Failed"):
-                refused = answer["Failed"][0]
-                fail(f"{chunk[int(refused['Id'])][0]}: the work queue refused it: {refused.get('Message')}")
-            summary.origins.update((sent["MessageId"], chunk[int(sent["Id"])][0]) for sent in answer["Successful"])
-            progress.advance(task, len(chunk))
-
-        pump = sandbox.deliver_pump(batch_size=batch_size)
-        task = progress.add_task("deliver function", total=len(bodies))
-        while pump.run_once():
-            progress.update(task, completed=len(bodies) - _in_queue(sqs, queue_url))
-        progress.update(task, completed=len(bodies))
-
-    summary.invocations, summary.handed_back = pump.stats.invocations, pump.stats.failed_messages
+        if bodies:
+            _publish(sandbox, bodies, summary, progress)
+        keys = _upload(sandbox, files, progress) if files else []
+        if bodies:
+            _deliver(sandbox, len(bodies), batch_size, summary, progress)
+        if keys:
+            _ingest(sandbox, keys, progress)
     delivered: dict[str, int] = defaultdict(int)
     calls: dict[str, int] = defaultdict(int)
     for token in sandbox.tokens():
@@ -191,10 +193,64 @@ def run_messages(sandbox: Any, bodies: list[tuple[str, str]], batch_size: int) -
         calls[token["destination"]] += 1
     summary.delivered, summary.calls = dict(delivered), dict(calls)
     summary.failed = sandbox.failed_records()
-    summary.dead_letters = len(sandbox.queue_bodies("WorkDeadLetterQueue"))
-    summary.records = _count_records(bodies)
+    summary.dead_letters = sum(len(sandbox.queue_bodies(queue)) for queue in DEAD_LETTER_QUEUES
+                               if queue in sandbox.resources)
+    summary.files = [sandbox.files.job(key) or {"key": key, "state": "NOT STARTED"} for key in keys]
+    summary.records = _count_records(bodies) + sum(job.get("records", {}).get("read", 0) for job in summary.files)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+DEAD_LETTER_QUEUES = ("WorkDeadLetterQueue", "FileEventsDeadLetterQueue", "ChunkDeadLetterQueue")
+
+
+def _publish(sandbox: Any, bodies: list[tuple[str, str]], summary: RunSummary, progress: Progress) -> None:
+    sqs, queue_url = sandbox.stack.client("sqs"), sandbox.queue_url("WorkQueue")
+    task = progress.add_task("publishing to WorkQueue", total=len(bodies))
+    for start in range(0, len(bodies), SQS_BATCH):
+        chunk = bodies[start:start + SQS_BATCH]
+        entries = [{"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(chunk)]
+        answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        if answer.get("Failed"):
+            refused = answer["Failed"][0]
+            fail(f"{chunk[int(refused['Id'])][0]}: the work queue refused it: {refused.get('Message')}")
+        summary.origins.update((sent["MessageId"], chunk[int(sent["Id"])][0]) for sent in answer["Successful"])
+        progress.advance(task, len(chunk))
+
+
+def _deliver(sandbox: Any, total: int, batch_size: int, summary: RunSummary, progress: Progress) -> None:
+    sqs, queue_url = sandbox.stack.client("sqs"), sandbox.queue_url("WorkQueue")
+    pump = sandbox.deliver_pump(batch_size=batch_size)
+    task = progress.add_task("deliver function", total=total)
+    while pump.run_once():
+        progress.update(task, completed=total - _in_queue(sqs, queue_url))
+    progress.update(task, completed=total)
+    summary.invocations += pump.stats.invocations
+    summary.handed_back += pump.stats.failed_messages
+
+
+def _upload(sandbox: Any, files: list[Path], progress: Progress) -> list[str]:
+    prefix = sandbox.environment().get("INGEST_PREFIX") or INGEST_PREFIX
+    task = progress.add_task("uploading to the bucket", total=sum(path.stat().st_size for path in files))
+    keys = []
+    for path in files:
+        key = prefix + path.name
+        sandbox.files.upload_file(key, path)
+        keys.append(key)
+        progress.advance(task, path.stat().st_size)
+    return keys
+
+
+def _ingest(sandbox: Any, keys: list[str], progress: Progress) -> None:
+    files, chunks = sandbox.files.file_pump(), sandbox.files.chunk_pump()
+    task = progress.add_task("file function", total=len(keys))
+    files.drain()
+    progress.update(task, completed=len(keys))
+    total = sum((sandbox.files.job(key) or {}).get("chunks", {}).get("total", 0) for key in keys)
+    task = progress.add_task("chunk function", total=total)
+    while chunks.run_once():
+        progress.update(task, completed=min(total, chunks.stats.messages - chunks.stats.failed_messages))
+    progress.update(task, completed=total)
 
 
 def _progress() -> Progress:
@@ -216,9 +272,26 @@ def _count_records(bodies: list[tuple[str, str]]) -> int:
 
 
 def print_summary(summary: RunSummary, sandbox: Any) -> None:
-    console.print(f"\n[bold]{summary.records} records[/] in {summary.messages} messages, "
-                  f"{summary.invocations} deliver invocations in {summary.seconds:.1f} s"
+    sources = [f"{n} {what}{'' if n == 1 else 's'}" for n, what in ((len(summary.files), "file"),
+                                                                      (summary.messages, "message")) if n]
+    console.print(f"\n[bold]{summary.records} records[/] from {' and '.join(sources)} in {summary.seconds:.1f} s"
                   + (f"; {summary.handed_back} messages handed back to SQS and retried" if summary.handed_back else ""))
+    if summary.files:
+        table = Table(title="Files", title_justify="left")
+        for column in ("key", "state", "records", "rejected", "chunks"):
+            table.add_column(column, overflow="fold", justify="right" if column in ("records", "rejected", "chunks") else "left")
+        for job in summary.files:
+            records, chunks = job.get("records", {}), job.get("chunks", {})
+            state = job.get("state") or ""
+            table.add_row(job.get("key") or "", state if state == "DONE" else f"[red]{state}[/]",
+                          str(records.get("read", "")), str(records.get("rejected", "")),
+                          f"{chunks.get('done', 0)}/{chunks.get('total', 0)}")
+        console.print(table)
+        for job in summary.files:
+            if job.get("error"):
+                console.print(f"  [red]{job['key']}[/]: {escape(job['error'])}", soft_wrap=True)
+            if job.get("report"):
+                console.print(f"  report: s3://{job.get('bucket')}/{job['report']}", soft_wrap=True, style="dim")
     failed_by_destination = Counter(f.get("destination") or "(none)" for f in summary.failed)
     table = Table(title="Per destination", title_justify="left")
     for column in ("destination", "delivered", "calls", "failed"):

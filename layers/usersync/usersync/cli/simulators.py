@@ -71,13 +71,21 @@ class Simulators:
 
     def environment(self) -> dict[str, str]:
         """The variables that point usersync's clients at the simulators."""
-        return {"BATCH_API_URL": self.vendors["batch"].url, "CLEVERTAP_API_URL": self.vendors["clevertap"].url}
+        return {
+            "BATCH_API_URL": self.vendors["batch"].url,
+            "BATCH_AUDIENCE_API_URL": self.vendors["batch_audience"].url,  # one host in the cloud, two simulators here
+            "CLEVERTAP_API_URL": self.vendors["clevertap"].url + "/{region}",  # it serves /<region>/1/upload
+        }
 
     def destinations(self) -> dict:
-        """A destinations config for these simulators (literal keys: local runs only)."""
+        """A destinations config for these simulators (literal keys: accepted outside Lambda only)."""
         config: dict[str, dict] = {f"batch_{app_name}": {
             "type": "batch", "api_key": self.keys[f"{app_name}_api_key"], "rest_key": self.keys["rest_key"],
         } for app_name in BATCH_APPS}
+        config["batch_ios_audiences"] = {"type": "batch_audience", "api_key": self.keys["ios_api_key"],
+                                         "rest_key": self.keys["rest_key"]}
+        config["clevertap"] = {"type": "clevertap", "account_id": CLEVERTAP_ACCOUNT,
+                               "passcode": self.keys["clevertap_passcode"], "region": CLEVERTAP_REGION}
         return {"destinations": config}
 
 
@@ -149,7 +157,7 @@ def describe(running: Simulators, latency_ms: float, fail_rate: float) -> None:
         console.print(f"Every answer takes {latency_ms:g} ms more; {fail_rate:.0%} of requests fail at random.")
     console.print("[bold]Point usersync (or your own code) at them[/]")
     for name, value in running.environment().items():
-        console.print(f"  export {name}={value}")
+        console.print(f"  export {name}='{value}'")
 
 
 def calls_table(running: Simulators) -> Table:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from usersync.cli import app
@@ -20,6 +21,8 @@ from usersync.cli.console import EXIT_PROBLEMS, EXIT_USAGE, Problem, console, fa
 from usersync.config import ConfigError, DestinationsConfig, parse_config
 from usersync.delivery.destination import Destination
 from usersync.delivery.outcomes import FailedRecord
+from usersync.local.file_records import file_records
+from usersync.parsing.files import FileRejected
 from usersync.parsing.messages import records_in_message
 from usersync.records import SourcedRecord, Unparsable
 from usersync.validation import ValidationReport, validate as check
@@ -37,7 +40,8 @@ BUILT_IN_DESTINATIONS = {
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(
-        exists=True, dir_okay=False, readable=True, show_default=False, help="Files to check.")],
+        exists=True, dir_okay=False, readable=True, show_default=False,
+        help="Files to check: .csv, .jsonl, .ndjson, .json, each maybe .gz.")],
     messages: Annotated[bool, typer.Option(
         "--messages", help="Each FILE is one SQS message body: a record, an array or {\"records\": [...]}.")] = False,
     config: Annotated[Optional[Path], typer.Option(
@@ -50,7 +54,10 @@ def validate(
     max_problems: Annotated[Optional[int], typer.Option(
         min=1, help="Print at most this many problems (all are counted).", show_default=False)] = None,
 ) -> None:
-    """Check files before upload: every problem, with its line (or position) and field, per destination.
+    """Check files before upload: every problem, with its line and field, per destination.
+
+    FILE is a .csv, .jsonl/.ndjson or .json file, maybe .gz, read exactly as the pipeline reads it in S3;
+    with --messages, each FILE is one SQS message body instead.
 
     Exits 0 when every record would be delivered everywhere it goes, 1 when there are problems.
     """
@@ -61,10 +68,14 @@ def validate(
     if dry_run and not dry:
         fail(f"{config}: no clevertap destination to dry-run", EXIT_USAGE)
 
-    reports = []
+    reports: list[tuple[Path, ValidationReport | FileRejected]] = []
     for path in files:
-        report = check(_items(path, messages), destinations, ignore_named_destinations=built_in,
-                       keep_for=frozenset(dry))
+        try:
+            report = check(_items(path, messages), destinations, ignore_named_destinations=built_in,
+                           keep_for=frozenset(dry))
+        except FileRejected as refused:  # the file as a whole: nothing of it would be delivered
+            reports.append((path, refused))
+            continue
         if dry:
             report.failed.extend(_dry_run(config, report))
         reports.append((path, report))
@@ -72,8 +83,11 @@ def validate(
         console.print_json(json.dumps([_as_dict(path, report) for path, report in reports], default=str))
     else:
         for path, report in reports:
-            _print(path, report, sorted(destinations), built_in, max_problems)
-    if any(not report.ok for _, report in reports):
+            if isinstance(report, FileRejected):
+                console.print(f"[bold]{path}[/]: [red]FILE_REJECTED[/] {escape(str(report))}", soft_wrap=True)
+            else:
+                _print(path, report, sorted(destinations), built_in, max_problems)
+    if any(isinstance(report, FileRejected) or not report.ok for _, report in reports):
         raise typer.Exit(EXIT_PROBLEMS)
 
 
@@ -96,8 +110,8 @@ def _destinations(config: Path | None) -> tuple[dict[str, Destination], bool]:
 
 def _items(path: Path, messages: bool) -> Iterator[SourcedRecord | Unparsable]:
     if not messages:
-        fail("file formats (CSV, JSON Lines, JSON arrays) are not in this version of usersync: pass --messages "
-             "to check each file as one SQS message body", EXIT_USAGE)
+        yield from file_records(path)  # raises FileRejected before the first record of a bad file
+        return
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -158,7 +172,9 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _as_dict(path: Path, report: ValidationReport) -> dict[str, Any]:
+def _as_dict(path: Path, report: ValidationReport | FileRejected) -> dict[str, Any]:
+    if isinstance(report, FileRejected):
+        return {"file": str(path), "ok": False, "rejected": str(report), "records": 0, "would_send": {}, "problems": []}
     return {
         "file": str(path), "records": report.records, "ok": report.ok, "would_send": report.accepted,
         "problems": [{"where": where(f), "destination": f.destination, **{
