@@ -126,12 +126,14 @@ def test_each_documented_refusal_sends_the_calls_records_to_the_failed_records_q
             (status, name, retryable)
 
 
+# The documented transient errors; the other faults (429, hangs...) meet the same client code as
+# Custom Data (batch.client.BatchApi), tested with the Custom Data and CleverTap destinations.
 @pytest.mark.parametrize("fault", [
     Fault.status(500, body=error_body("SERVER_ERROR", 1)), Fault.status(503, body=error_body("MAINTENANCE_ERROR", 2)),
-    Fault.status(429), Fault.status(429, retry_after=1), Fault.drop(), Fault.hang(1.5),
-], ids=["SERVER_ERROR", "MAINTENANCE_ERROR", "429", "429-retry-after", "drop", "hang"])
+    Fault.drop(),
+], ids=["SERVER_ERROR", "MAINTENANCE_ERROR", "drop"])
 def test_a_transient_failure_is_retried_then_applied(sandbox, fault):
-    audiences_only(sandbox, timeout_s=0.5)
+    audiences_only(sandbox, timeout_s=0.5, backoff_base_s=0.01)  # quick retries: this tests the outcome, not the pacing
     sandbox.batch_audience.inject(fault, route="audience.update")
     deliver(sandbox, [change("i-1")])
     assert [c.status for c in patches(sandbox)].count(201) == 1  # after the fault (a hung call is logged when it ends)
