@@ -27,11 +27,12 @@ def main() -> None:
         sandbox.publish([body for _, body in messages])
         console.print(f"Published {len(messages)} sample messages from examples/messages/ to the work queue.")
 
-        # One simulated outage, to show a message handed back to SQS and delivered on retry.
+        # One simulated outage: the call is retried in the invocation, with backoff.
         sandbox.batch.inject(Fault.status(503), times=1)
         stats = sandbox.deliver_pump(batch_size=3).drain()
         console.print(f"Deliver function: {stats.invocations} invocations, {stats.messages} messages received, "
-                      f"{stats.failed_messages} handed back to SQS for retry (a simulated Batch 503).")
+                      f"{stats.failed_messages} handed back to SQS for retry (a simulated Batch 503 was retried "
+                      "in the invocation).")
         runs = follow_indexing(sandbox)
         console.print(f"Follow-indexing function (every minute in the cloud), run {len(runs)} times: "
                       + "; ".join(f"{r['applied']} applied, {r['in_progress']} in progress" for r in runs) + "\n")
@@ -53,8 +54,7 @@ def show(sandbox: LocalSandbox) -> None:
     delivered = Counter()
     for token in tokens:
         delivered[token["destination"]] += int(token["record_count"])
-    # A message handed back to SQS is delivered again to every destination, including those that
-    # had taken it: harmless for the set operations Batch applies, counted here as re-sent.
+    # A message handed back to SQS is not sent again where it was accepted (the delivery ledger).
     table = Table(title="Delivered (per destination)")
     table.add_column("destination"), table.add_column("records sent", justify="right"), table.add_column("calls", justify="right")
     calls = Counter(t["destination"] for t in tokens)
