@@ -85,7 +85,7 @@ class Backoff:
     max_s: float = 20.0
     max_attempts: int = 5  # calls in all, the first included
 
-    def delay(self, attempt: int, retry_after_s: float | None, rng: random.Random) -> float:
+    def delay(self, attempt: int, retry_after_s: float | None, rng: random.Random | SharedRandom) -> float:
         """Wait before attempt number `attempt + 1` (attempt 0 is the first call)."""
         ceiling = min(self.max_s, self.base_s * 2 ** attempt)
         jittered = rng.uniform(0, ceiling)

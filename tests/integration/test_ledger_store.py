@@ -1,0 +1,54 @@
+"""The delivery ledger's DynamoDB adapter against StateTable in moto: conditional claims, string-set
+updates, batched reads."""
+
+import pytest
+
+from usersync.delivery.ledger import NO_PROGRESS, Entry
+from usersync.stores.ledger import DynamoDBLedger
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ledger(sandbox):
+    return DynamoDBLedger(sandbox.resources["StateTable"]["name"], client=sandbox.stack.client("dynamodb"),
+                          now=lambda: 1_000.0)
+
+
+def test_accepted_pending_and_settled_entries_round_trip(ledger):
+    key = ("sqs:m1", "clevertap")
+    first, second = Entry(*key, (0, 1, 2)), Entry(*key, (5,))
+    ledger.update(pending=[first, second])
+    ledger.update(accepted=[first], resolved=[first])
+    ledger.update(accepted=[first])  # written twice (a retried write): no change
+    progress = ledger.read([key, ("sqs:other", "clevertap")])
+    assert progress[key].accepted == {0, 1, 2} and progress[key].uncertain == {5}
+    assert progress[("sqs:other", "clevertap")] == NO_PROGRESS
+    ledger.update(settled=[second])
+    assert ledger.read([key])[key].uncertain == frozenset()
+
+
+def test_a_claim_holds_until_released_or_expired(ledger):
+    key = ("sqs:m2", "clevertap")
+    assert ledger.claim([key], "invocation-a", until_epoch=1_060)[key] == NO_PROGRESS
+    assert ledger.claim([key], "invocation-b", until_epoch=1_060)[key] is None  # held
+    assert ledger.claim([key], "invocation-a", until_epoch=1_090)[key] is not None  # its owner may renew
+    ledger.release([key], "invocation-b")  # not the owner: nothing happens
+    assert ledger.claim([key], "invocation-b", until_epoch=1_060)[key] is None
+    ledger.release([key], "invocation-a")
+    assert ledger.claim([key], "invocation-b", until_epoch=1_060)[key] is not None
+
+
+def test_an_expired_claim_can_be_taken(sandbox):
+    table, client = sandbox.resources["StateTable"]["name"], sandbox.stack.client("dynamodb")
+    key = ("sqs:m3", "clevertap")
+    DynamoDBLedger(table, client, now=lambda: 1_000.0).claim([key], "dead-invocation", until_epoch=1_060)
+    later = DynamoDBLedger(table, client, now=lambda: 2_000.0)
+    assert later.claim([key], "invocation-b", until_epoch=2_060)[key] is not None
+
+
+def test_reads_are_batched_past_100_keys(ledger):
+    keys = [(f"sqs:m{i}", "batch_ios") for i in range(150)]
+    ledger.update(accepted=[Entry(unit, destination, (0,)) for unit, destination in keys[::7]])
+    progress = ledger.read(keys)
+    assert len(progress) == 150 and sum(1 for p in progress.values() if p.accepted == {0}) == len(keys[::7])
