@@ -322,7 +322,11 @@ class _DestinationRun:
             if permit is None:
                 return VendorUnavailable(f"{self.name}: no time left for another call before the Lambda timeout")
             if pending and not pending_written:
-                self.options.ledger.update(pending=pending)
+                try:  # marked just before sending: a mark never stands for a call that was not made
+                    self.options.ledger.update(pending=pending)
+                except Exception:
+                    self.throttle.release(permit)
+                    raise
                 pending_written = True
             started = self.options.clock.now()
             try:
