@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from usersync.config import DestinationsConfig, load_config
@@ -92,8 +93,10 @@ class Sync:
     def from_environment(cls) -> Sync:
         settings = Settings.from_environment()
         cache = DestinationsCache(lambda: load_config(settings.destinations_config))
-        return cls(cache.get, TokenStore(settings.state_table), FailedRecordQueue(settings.failed_records_queue_url),
-                   ledger=DynamoDBLedger(settings.state_table))
+        dynamodb = boto3.client("dynamodb")  # one client (and connection pool) for tokens and the ledger
+        return cls(cache.get, TokenStore(settings.state_table, client=dynamodb),
+                   FailedRecordQueue(settings.failed_records_queue_url),
+                   ledger=DynamoDBLedger(settings.state_table, client=dynamodb))
 
     def run(self, items: Iterable, context: Any = None) -> tuple[DeliveryReport, set[str]]:
         """Deliver parsed items; store tokens and failures. Returns the report and the source
