@@ -148,23 +148,19 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     destinations: tuple[str, ...] | None = Field(default=None, min_length=1)
-
-
-class UserChange(_Record):
-    """Profile change for one user, sent to Batch Custom Data and CleverTap destinations."""
-    kind: Literal["user"] = Field(default="user", exclude=True)
-    user_id: str = Field(min_length=1, strict=True)
     attributes: dict[str, Any] = Field(default_factory=dict)
-    overwrite: StrictBool = False
 
     @field_validator("attributes", mode="before")
     @classmethod
     def _parse_attributes(cls, raw: Any) -> dict[str, Operation]:
         return _operations(raw)
 
-    @property
-    def key(self) -> str:
-        return self.user_id
+
+class UserChange(_Record):
+    """Profile change for one user, sent to Batch Custom Data and CleverTap destinations."""
+    kind: Literal["user"] = Field(default="user", exclude=True)
+    user_id: str = Field(min_length=1, strict=True)
+    overwrite: StrictBool = False
 
 
 class AudienceChange(_Record):
@@ -173,17 +169,7 @@ class AudienceChange(_Record):
     audience: str = Field(min_length=1, strict=True)
     install_id: str = Field(min_length=1, strict=True)
     action: Literal["add", "remove"]
-    attributes: dict[str, Any] = Field(default_factory=dict)
     tags: tuple[str, ...] = ()
-
-    @field_validator("attributes", mode="before")
-    @classmethod
-    def _parse_attributes(cls, raw: Any) -> dict[str, Operation]:
-        return _operations(raw)
-
-    @property
-    def key(self) -> str:
-        return self.install_id
 
 
 Record = Union[UserChange, AudienceChange]
