@@ -35,5 +35,9 @@ validate: $(STAMP)
 build: $(STAMP)
 	$(BIN)/sam build
 
+# Every benchmark, then the plots: bench/results/*.json and *.png (a few minutes; README "Performance").
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache
