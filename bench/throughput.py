@@ -95,6 +95,78 @@ def run_scenario(handler, vendor: str, batch_size: int, concurrency: int, rounds
     return result
 
 
+BREAKDOWN = [("batch", 100, 4, 4), ("batch", 1000, 4, 2)]
+# Where an invocation's time goes: (label, module, class, methods). Wrapped only where they exist.
+PROBES = [
+    ("vendor calls", "usersync.batch.client", "BatchCustomDataClient", ("bulk_update",)),
+    ("ledger (DynamoDB)", "usersync.stores.ledger", "DynamoDBLedger", ("read", "claim", "release", "update")),
+    ("tokens (DynamoDB)", "usersync.stores.tokens", "TokenStore", ("save",)),
+]
+
+
+def breakdown(handler, vendor: str, batch_size: int, concurrency: int, rounds: int) -> dict[str, Any]:
+    """One scenario again, with the time spent in vendor calls, ledger and token writes summed
+    (over threads: calls overlap, so their sum exceeds the wall time)."""
+    import functools
+    import importlib
+    import threading
+
+    from usersync.local.pump import LocalLambdaContext
+
+    totals: dict[str, list[float]] = {}
+    lock = threading.Lock()
+    originals = []
+    for label, module_name, class_name, methods in PROBES:
+        cls = getattr(importlib.import_module(module_name), class_name, None)
+        for method in methods:
+            original = getattr(cls, method, None)
+            if original is None:
+                continue
+
+            @functools.wraps(original)
+            def timed(*args, __original=original, __label=label, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return __original(*args, **kwargs)
+                finally:
+                    with lock:
+                        totals.setdefault(__label, []).append(time.perf_counter() - started)
+
+            originals.append((cls, method, original))
+            setattr(cls, method, timed)
+    try:
+        config = {"destinations": {vendor: {**EchoVendor.DESTINATIONS[vendor], "batch_size": batch_size,
+                                            "concurrency": concurrency}}}
+        CONFIG_PATH.write_text(json.dumps(config))
+        per_invocation = rounds * concurrency * batch_size
+        prefix = uuid.uuid4().hex[:6]
+        events = [event_for([record(f"{prefix}-{n}", i) for i in range(per_invocation)]) for n in range(4)]
+        handler(events[0], LocalLambdaContext("usersync-deliver", timeout_s=900))
+        totals.clear()
+        wall = 0.0
+        for event in events[1:]:
+            started = time.perf_counter()
+            handler(event, LocalLambdaContext("usersync-deliver", timeout_s=900))
+            wall += time.perf_counter() - started
+    finally:
+        for cls, method, original in originals:
+            setattr(cls, method, original)
+    invocations = len(events) - 1
+    ideal = rounds * LATENCY_MS / 1000
+    row = {"vendor": vendor, "batch_size": batch_size, "concurrency": concurrency,
+           "records_per_invocation": per_invocation, "invocation_ms": round(wall / invocations * 1000, 1),
+           "ideal_ms": round(ideal * 1000, 1)}
+    for label, durations in totals.items():
+        row[label] = {"count_per_invocation": round(len(durations) / invocations, 1),
+                      "mean_ms": round(sum(durations) / len(durations) * 1000, 2),
+                      "sum_ms_per_invocation": round(sum(durations) / invocations * 1000, 1)}
+    print(f"  breakdown {vendor} {batch_size} × {concurrency}: {row['invocation_ms']:.0f} ms per invocation "
+          f"(ideal {row['ideal_ms']:.0f}); " + "; ".join(
+              f"{label} {v['count_per_invocation']:g} × {v['mean_ms']:.1f} ms" for label, v in totals.items()
+              for v in [row[label]]))
+    return row
+
+
 def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     with ExternalLocalStack() as stack, EchoVendor(LATENCY_MS) as slow, EchoVendor(0) as fast:
@@ -106,12 +178,14 @@ def main() -> None:
 
         handler = load_handler("deliver")
         results = [run_scenario(handler, *scenario, LATENCY_MS) for scenario in SCENARIOS]
+        where = [breakdown(handler, *scenario) for scenario in BREAKDOWN]
         set_environment(fast.environment)
         baseline = run_scenario(handler, *CPU_BASELINE, 0)
     write_results("throughput", {
         "what": "records/s through the deliver handler (SQS events -> vendors -> tokens) vs "
                 "ceiling = concurrency × batch_size / latency",
         "latency_ms": LATENCY_MS, "goal": 0.9, "scenarios": results, "cpu_bound_baseline": baseline,
+        "breakdown": where,
     })
 
 
