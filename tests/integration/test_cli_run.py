@@ -124,3 +124,15 @@ def test_run_says_why_a_file_was_refused_as_a_whole(tmp_path):
     result = invoke("run", str(tmp_path / "noid.csv"))
     assert result.exit_code == 1
     assert "FAILED" in result.output and "needs a user_id column" in result.output
+
+
+def test_run_with_your_clevertap_account_uses_the_simulators_account_and_region(tmp_path):
+    config = tmp_path / "destinations.json"
+    config.write_text(json.dumps({"destinations": {"ct_eu": {
+        "type": "clevertap", "account_id": "REAL-ACC-0001", "passcode": "ssm:/prod/ct", "region": "eu1",
+        "batch_size": 2}}}))
+    records = [{"user_id": f"u{i}", "attributes": {"plan": "gold"}} for i in range(3)]
+    result = invoke("run", "--json", "--config", str(config), "--message", json.dumps(records))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["delivered"] == {"ct_eu": 3} and summary["calls"] == {"ct_eu": 2}

@@ -7,7 +7,6 @@ sends, and a problem comes with the same code and field as in the failed-records
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -67,10 +66,3 @@ def _counting(items: Iterable[SourcedRecord | Unparsable], report: ValidationRep
 def _position(failure: FailedRecord) -> tuple:
     source = failure.source
     return (source.key or source.message_id or "", source.line or 0, source.index or 0, failure.destination or "")
-
-
-def problems_by_destination(report: ValidationReport) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for failure in report.failed:
-        counts[failure.destination or ""] += 1
-    return dict(counts)

@@ -152,7 +152,8 @@ def _checked(bodies: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def _local_config(path: Path) -> dict[str, Any]:
-    """The user's destinations, with every secret replaced by a simulator key the sandbox stores."""
+    """The user's destinations, with their keys (and CleverTap account and region) replaced by the
+    simulators' ones, which the sandbox stores."""
     text = path.read_text(encoding="utf-8")
     try:
         parse_config(text, origin=str(path))
@@ -167,9 +168,10 @@ def _local_config(path: Path) -> dict[str, Any]:
         if settings["type"] not in simulated:
             fail(f"{path}: destination {name!r}: no local simulator stands in for type {settings['type']!r}",
                  EXIT_USAGE)
-        secrets = {key: value for key, value in simulated[settings["type"]].items() if key != "type"
-                   and isinstance(value, str) and value.startswith(("ssm:", "secretsmanager:", "env:"))}
-        local[name] = {**settings, **secrets}
+        # The sample destination of the same type names what identifies an account: its keys, and for
+        # CleverTap the account id and region. Those replace yours; your other settings stay.
+        identity = {key: value for key, value in simulated[settings["type"]].items() if key != "type"}
+        local[name] = {**settings, **identity}
     return {"destinations": local}
 
 
