@@ -189,3 +189,27 @@ def test_the_handlers_accept_the_sample_events(sandbox, repo_root):
     report = sandbox.files.report(key)
     assert report["version"] == version_id
     assert_counts_add_up(report, 2)
+
+
+def test_the_cli_shows_a_files_job_and_its_report(sandbox):
+    from typer.testing import CliRunner
+
+    from usersync.cli import app
+    from usersync.cli import commands  # noqa: F401 - registers the commands
+
+    sandbox.put_config(profiles_config(sandbox))
+    sandbox.files.upload("incoming/cli users.csv", csv_file(4) + "bad,x\n")
+    sandbox.files.run()
+    runner = CliRunner()
+    endpoint = ["--endpoint-url", sandbox.stack.endpoint_url]
+    shown = runner.invoke(app, ["job", "cli users.csv", *endpoint])
+    assert shown.exit_code == 0, shown.output
+    flat = " ".join(shown.output.split())  # the table wraps to the terminal's width
+    assert "incoming/cli users.csv" in flat and "DONE" in flat and "batch_ios" in flat
+    as_json = runner.invoke(app, ["job", f"s3://{sandbox.files.bucket}/incoming/cli users.csv", "--json", *endpoint])
+    job = json.loads(as_json.output)
+    assert job["records"] == {"read": 5, "rejected": 1, "in_file": 5}
+    report = json.loads(runner.invoke(app, ["job", "incoming/cli users.csv", "--report", *endpoint]).output)
+    assert report["destinations"]["batch_ios"]["delivered"] == 4
+    missing = runner.invoke(app, ["job", "incoming/nothing.csv", *endpoint])
+    assert missing.exit_code == 1 and "no job" in missing.output

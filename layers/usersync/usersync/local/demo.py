@@ -10,6 +10,7 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
+from usersync.local.files import demo_files
 from usersync.local.sandbox import AUDIENCE_APP, AUDIENCES, CLEVERTAP_ACCOUNT, LocalSandbox, example_messages
 from usersync.simulation import Fault
 
@@ -37,6 +38,7 @@ def main() -> None:
         console.print(f"Follow-indexing function (every minute in the cloud), run {len(runs)} times: "
                       + "; ".join(f"{r['applied']} applied, {r['in_progress']} in progress" for r in runs) + "\n")
         show(sandbox)
+        demo_files(sandbox, console)
 
 
 def follow_indexing(sandbox: LocalSandbox, max_runs: int = 10) -> list[dict[str, int]]:

@@ -103,3 +103,41 @@ class LocalFiles:
 def example_files() -> list[Path]:
     """The sample files `make demo` uploads (examples/files/)."""
     return sorted(p for p in EXAMPLE_FILES.iterdir() if p.is_file()) if EXAMPLE_FILES.is_dir() else []
+
+
+def demo_files(sandbox: LocalSandbox, console: Any) -> None:
+    """`make demo`, files: uploads examples/files/ under incoming/, runs the file and chunk
+    functions as Lambda would, and prints each file's report and its rejected rows."""
+    from rich.table import Table
+
+    paths = example_files()
+    for path in paths:
+        sandbox.files.upload(f"incoming/{path.name}", path)
+    stats = sandbox.files.run()
+    console.print(f"\n[bold]Files[/]: uploaded {len(paths)} sample files from examples/files/ to "
+                  f"s3://{sandbox.files.bucket}/incoming/; S3 notified FileEventsQueue (moto). File function: "
+                  f"{stats.file_invocations} invocations (one is S3's test event); chunk function: "
+                  f"{stats.chunk_invocations} chunk jobs.")
+    table = Table(title="File jobs (the report of each, under reports/)")
+    for column in ("file", "state", "records", "rejected for all", "delivered / rejected per destination", "report"):
+        table.add_column(column, overflow="fold")
+    for path in paths:
+        report = sandbox.files.report(f"incoming/{path.name}") or {}
+        records = report.get("records", {})
+        per_destination = ", ".join(f"{name} {c['delivered']}/{c['rejected']}"
+                                    for name, c in report.get("destinations", {}).items())
+        table.add_row(path.name, report.get("state", "?"), str(records.get("read", "")), str(records.get("rejected", "")),
+                      per_destination or report.get("error") or "", sandbox.files.job(f"incoming/{path.name}")["report"])
+    console.print(table)
+
+    rows = [f for f in sandbox.failed_records() if f["source"].get("kind") == "s3"]
+    table = Table(title=f"Rejected file rows in the failed-records queue: {len(rows)}, each with file, line and field")
+    for column in ("file", "line", "destination", "code", "field", "reason"):
+        table.add_column(column, overflow="fold")
+    for envelope in sorted(rows, key=lambda e: (e["source"]["key"], e["source"]["line"], e["destination"] or "")):
+        error = envelope["error"]
+        table.add_row(envelope["source"]["key"].removeprefix("incoming/"), str(envelope["source"]["line"]),
+                      envelope["destination"] or "(all)", error["code"], error.get("field", ""), error["message"])
+    console.print(table)
+    console.print("See a job with the CLI: usersync job incoming/04-with-bad-rows.csv (against a running local stack: "
+                  "usersync run --keep).")

@@ -121,7 +121,7 @@ def _bool(cell: str, column: str) -> bool:
 
 
 def _tags(cell: str) -> list[str]:
-    return [tag for tag in (t.strip() for t in cell.split(TAG_SEPARATOR)) if tag]
+    return [tag for tag in map(str.strip, cell.split(TAG_SEPARATOR)) if tag]
 
 
 _EPOCH = re.compile(r"[+-]?\d+")
@@ -151,7 +151,7 @@ class _Column:
     index: int
     name: str       # the attribute name
     header: str     # the header cell as written, for messages
-    convert: Callable[[str, str], Any]
+    convert: Callable[[str, str], Any] | None  # None: the cell is the value (a string column)
 
 
 class CsvColumns:
@@ -195,6 +195,8 @@ class CsvColumns:
                 continue
             if suffix in _EDITS:
                 self.edits.append((index, name, _EDITS[suffix], written))
+            elif suffix in ("", "string"):
+                self.attributes.append(_Column(index, name, written, None))
             elif suffix in _CONVERTERS:
                 self.attributes.append(_Column(index, name, written, _CONVERTERS[suffix]))
             else:
@@ -233,6 +235,9 @@ class CsvColumns:
                 continue  # an empty cell leaves the attribute unchanged
             if cell == REMOVE_MARKER:
                 attributes[column.name] = None
+                continue
+            if column.convert is None:
+                attributes[column.name] = cell
                 continue
             try:
                 attributes[column.name] = column.convert(cell, column.header)
