@@ -11,8 +11,8 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 runner = ChunkRunner.from_environment()
 
 
-def run_chunk(record: SQSRecord) -> str | None:
-    return runner.run_message(record.body).job_state
+def run_chunk(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str | None:
+    return runner.run_message(record.body, lambda_context).job_state
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -13,7 +13,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -86,9 +86,13 @@ class _FailureBuffer:
 
 class ChunkRunner:
     def __init__(self, destinations: Callable[[], Mapping[str, Destination]], tokens: TokenStore,
-                 failed: FailedRecordQueue, jobs: JobStore, objects: ObjectStore, reports: JobReports):
+                 failed: FailedRecordQueue, jobs: JobStore, objects: ObjectStore, reports: JobReports,
+                 ledger: Any = None):
         self.destinations, self.tokens, self.failed = destinations, tokens, failed
         self.jobs, self.objects, self.reports = jobs, objects, reports
+        # The delivery ledger (per call, per unit = chunk, per destination): what a chunk retried after
+        # a crash mid-delivery skips within a destination, e.g. an increment a vendor already applied.
+        self.ledger = ledger
 
     @classmethod
     def from_environment(cls) -> ChunkRunner:
@@ -101,13 +105,16 @@ class ChunkRunner:
         jobs, objects = JobStore(settings.state_table), ObjectStore()
         reports = JobReports(jobs, objects, prefix=ingest.reports_prefix, ingest_prefix=ingest.ingest_prefix,
                              failed_records_queue=settings.failed_records_queue_url)
+        from usersync.stores.ledger import DynamoDBLedger
+
         return cls(cache.get, TokenStore(settings.state_table), FailedRecordQueue(settings.failed_records_queue_url),
-                   jobs, objects, reports)
+                   jobs, objects, reports, ledger=DynamoDBLedger(settings.state_table))
 
-    def run_message(self, body: str) -> ChunkOutcome:
-        return self.run(ChunkJob.model_validate_json(body))
+    def run_message(self, body: str, context: Any = None) -> ChunkOutcome:
+        return self.run(ChunkJob.model_validate_json(body), context)
 
-    def run(self, job: ChunkJob) -> ChunkOutcome:
+    def run(self, job: ChunkJob, context: Any = None) -> ChunkOutcome:
+        """`context` (the Lambda context): vendor calls are retried only while they fit before the timeout."""
         ref = job.ref
         marks = self.jobs.chunk_marks(ref, job.index)
         configured = dict(self.destinations())
@@ -115,7 +122,7 @@ class ChunkRunner:
         outcome = ChunkOutcome(job.chunk_id, {}, sorted(n for n in configured if n in marks), {})
         if pending or ROWS not in marks:
             try:
-                new_marks = self._deliver(job, marks, configured, pending, outcome)
+                new_marks = self._deliver(job, marks, configured, pending, outcome, context)
             except (FileRejected, ObjectGone) as error:
                 # The object changed or vanished under a running job: no retry can help.
                 logger.error("chunk cannot be read", extra={"chunk": job.chunk_id, "reason": str(error)})
@@ -130,7 +137,7 @@ class ChunkRunner:
         return outcome
 
     def _deliver(self, job: ChunkJob, marks: dict[str, ChunkMark], configured: dict[str, Destination],
-                 pending: dict[str, Destination], outcome: ChunkOutcome) -> list[ChunkMark]:
+                 pending: dict[str, Destination], outcome: ChunkOutcome, context: Any) -> list[ChunkMark]:
         first_attempt = ROWS not in marks
         text = self._read(job)
         chunk_id = job.chunk_id
@@ -144,7 +151,7 @@ class ChunkRunner:
             items = [kept for kept in (_remaining(item, pending, configured) for item in items) if kept is not None]
 
         buffer = _FailureBuffer()
-        report, _ = Sync(lambda: pending, self.tokens, buffer).run(items)
+        report, _ = Sync(lambda: pending, self.tokens, buffer, ledger=self.ledger).run(items, context)
         retry = {r.destination: r.reason for r in report.retries}
         outcome.retry = retry
         outcome.delivered = report.delivered
