@@ -41,7 +41,7 @@ class RunSummary:
     delivered: dict[str, int] = field(default_factory=dict)  # destination -> records accepted
     calls: dict[str, int] = field(default_factory=dict)  # destination -> accepted calls (tokens)
     failed: list[dict[str, Any]] = field(default_factory=list)  # failed-records envelopes
-    dead_letters: int = 0  # whole messages parked in WorkDeadLetterQueue
+    dead_letters: int = 0  # whole messages parked in a dead-letter queue (DEAD_LETTER_QUEUES)
     seconds: float = 0.0
     origins: dict[str, str] = field(default_factory=dict)  # message id -> the file or option it came from
     files: list[dict[str, Any]] = field(default_factory=list)  # one job summary per file (usersync.stores.jobs)
@@ -191,8 +191,9 @@ def run_pipeline(sandbox: Any, bodies: list[tuple[str, str]], files: list[Path],
     delivered: dict[str, int] = defaultdict(int)
     calls: dict[str, int] = defaultdict(int)
     for token in sandbox.tokens():
-        delivered[token["destination"]] += int(token["record_count"])
         calls[token["destination"]] += 1
+        if token.get("token_kind") != "dry_run":  # a CleverTap dry run validates, it does not deliver
+            delivered[token["destination"]] += int(token["record_count"])
     summary.delivered, summary.calls = dict(delivered), dict(calls)
     summary.failed = sandbox.failed_records()
     summary.dead_letters = sum(len(sandbox.queue_bodies(queue)) for queue in DEAD_LETTER_QUEUES
@@ -294,6 +295,7 @@ def print_summary(summary: RunSummary, sandbox: Any) -> None:
                 console.print(f"  [red]{job['key']}[/]: {escape(job['error'])}", soft_wrap=True)
             if job.get("report"):
                 console.print(f"  report: s3://{job.get('bucket')}/{job['report']}", soft_wrap=True, style="dim")
+        console.print("  [dim](with --keep: `usersync job KEY --report` prints a file's report)[/]")
     failed_by_destination = Counter(f.get("destination") or "(none)" for f in summary.failed)
     table = Table(title="Per destination", title_justify="left")
     for column in ("destination", "delivered", "calls", "failed"):

@@ -45,7 +45,7 @@ ProfileOption = Annotated[Optional[str], _option("--profile", help="AWS profile 
 RegionOption = Annotated[Optional[str], _option("--region", help="AWS region of --stack (default: the profile's).")]
 EndpointOption = Annotated[Optional[str], _option(
     "--endpoint-url", envvar="USERSYNC_ENDPOINT_URL",
-    help=f"A local stack's moto server [default: {LOCAL_ENDPOINT}].")]
+    help=f"A local stack's moto server (default: {LOCAL_ENDPOINT}).")]
 
 
 class TargetError(Exception):
