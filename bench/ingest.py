@@ -3,7 +3,7 @@
     .venv/bin/python bench/ingest.py                  # 1 GB vs 10 MB (make bench-ingest)
     .venv/bin/python bench/ingest.py --size-mb 100    # quicker
 
-1. Generates a CSV file of --size-mb (about 115 bytes and 9 typed columns a row) and a
+1. Generates a CSV file of --size-mb (about 85 bytes and 9 typed columns a row) and a
    --small-mb one, in bench/out/ (kept between runs).
 2. Parse+map throughput on the first --sample-mb of the large file, against a bare loop over the
    same bytes in the same run: `csv.reader` + `json.dumps(dict(zip(header, row)))`.

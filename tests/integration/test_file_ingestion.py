@@ -149,13 +149,16 @@ def test_a_file_that_is_not_utf8_is_refused_whole_with_a_report_naming_it(sandbo
     assert sandbox.batch.tokens == [] and sandbox.failed_records() == []
 
 
-def test_only_the_ingest_prefix_triggers_and_reports_never_re_trigger(sandbox):
+def test_only_the_ingest_prefix_triggers_reports_never_re_trigger_and_keys_are_decoded(sandbox):
     sandbox.files.upload("elsewhere/users.csv", csv_file(1))
     sandbox.files.upload("reports/fake.json", "{}")
     assert [b for b in sandbox.queue_bodies("FileEventsQueue") if "Records" in json.loads(b)] == []
-    sandbox.files.upload("incoming/x.csv", csv_file(1))
+    key = "incoming/dossier été/utilisateurs 2026+1 ✓.csv"  # spaces, unicode and a literal '+'
+    sandbox.files.upload(key, csv_file(1))
     sandbox.files.run()
-    assert sandbox.files.report("incoming/x.csv")["state"] == "DONE"
+    assert sandbox.files.report(key)["state"] == "DONE"
+    assert sandbox.files.keys("reports/dossier") == [
+        f"reports/dossier été/utilisateurs 2026+1 ✓.csv/{sandbox.files.job(key)['version']}.json"]
     assert [b for b in sandbox.queue_bodies("FileEventsQueue") if "Records" in json.loads(b)] == []
 
 
