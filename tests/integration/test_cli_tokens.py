@@ -42,3 +42,26 @@ def test_tokens_says_how_to_start_a_local_stack_when_there_is_none():
     result = runner.invoke(app, ["tokens", "--endpoint-url", "http://127.0.0.1:9"])
     assert result.exit_code == 1
     assert "no local stack at http://127.0.0.1:9" in result.output and "usersync run --keep" in result.output
+
+
+def test_with_stack_the_names_come_from_the_cloudformation_outputs(sandbox):
+    # moto stands in for AWS here (AWS_ENDPOINT_URL is set by the sandbox): a stack whose outputs
+    # name the sandbox's table, as a deployed usersync's do.
+    cloudformation = sandbox.stack.client("cloudformation")
+    table = sandbox.resources["StateTable"]["name"]
+    cloudformation.create_stack(StackName="usersync-prod", TemplateBody=json.dumps({
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"StateTableName": {"Value": table}},
+    }))
+    sandbox.publish([json.dumps({"user_id": "from-aws"})])
+    sandbox.deliver_pump().drain()
+
+    result = runner.invoke(app, ["tokens", "--json", "--stack", "usersync-prod", "--region", "us-east-1"])
+    assert result.exit_code == 0, result.output
+    assert {"batch_ios", "batch_android"} <= {t["destination"] for t in json.loads(result.stdout)}
+
+
+def test_an_unknown_stack_is_named_in_the_error(sandbox):
+    result = runner.invoke(app, ["tokens", "--stack", "no-such-stack", "--region", "us-east-1"])
+    assert result.exit_code == 1
+    assert "stack 'no-such-stack'" in result.output
