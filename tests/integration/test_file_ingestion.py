@@ -146,7 +146,13 @@ def test_a_file_that_is_not_utf8_is_refused_whole_with_a_report_naming_it(sandbo
     report = sandbox.files.report("incoming/latin1.csv")
     assert report["state"] == "FAILED"
     assert "incoming/latin1.csv line 2 is not UTF-8" in report["error"]
+    sandbox.files.upload("incoming/broken.csv.gz", gzip.compress(csv_file(50).encode())[:-30])  # cut short, after parts
+    sandbox.files.upload("incoming/sheet.xlsx", b"PK\x03\x04")
+    sandbox.files.run()
+    assert "incoming/broken.csv.gz is not a valid gzip file" in sandbox.files.report("incoming/broken.csv.gz")["error"]
+    assert "unsupported file type" in sandbox.files.report("incoming/sheet.xlsx")["error"]
     assert sandbox.batch.tokens == [] and sandbox.failed_records() == []
+    assert sandbox.files.keys("work/") == []
 
 
 def test_only_the_ingest_prefix_triggers_reports_never_re_trigger_and_keys_are_decoded(sandbox):

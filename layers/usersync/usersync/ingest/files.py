@@ -97,17 +97,20 @@ class FileIngest:
             return {"job": ref.job_id, "state": item.get("state"), "duplicate": True}
 
         stream = self.objects.stream(version.bucket, version.key, head["version_id"], gzip=fmt.gzip)
-        write_part = None
+        write_part, parts = None, []
         if fmt.gzip:
             def write_part(index: int, data: bytes) -> str:
-                return self.objects.put(version.bucket, self._part_key(ref, index), data, "text/plain")
+                parts.append(self.objects.put(version.bucket, self._part_key(ref, index), data, "text/plain"))
+                return parts[-1]
         try:
             plan = plan_file(stream, fmt, where, rows_per_chunk=self.settings.rows_per_chunk,
                              max_chunk_bytes=self.settings.max_chunk_bytes, write_part=write_part)
-        except FileRejected as error:
+        except (FileRejected, gzip.BadGzipFile, EOFError, zlib.error) as error:
+            for part in parts:  # a refused file leaves nothing behind
+                self.objects.delete(version.bucket, part)
+            if not isinstance(error, FileRejected):
+                error = f"{where} is not a valid gzip file ({error})"
             return self._refuse(ref, version, str(error), fmt)
-        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-            return self._refuse(ref, version, f"{where} is not a valid gzip file ({error})", fmt)
         finally:
             stream.close()
 
