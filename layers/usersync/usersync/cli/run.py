@@ -342,8 +342,9 @@ def _where(source: dict[str, Any], origins: dict[str, str]) -> str:
 def _serve(sandbox: Any) -> None:
     endpoint = sandbox.stack.endpoint_url
     option = "" if endpoint.endswith(f":{LOCAL_PORT}") else f" --endpoint-url {endpoint}"
-    console.print(f"\nThe local stack stays up at {endpoint} (Batch simulator at {sandbox.batch.url}). Try:\n"
-                  f"  usersync tokens{option}\nCtrl-C stops it.")
+    console.print(f"\nThe local stack stays up at {endpoint}. In another shell:\n"
+                  f"  usersync tokens{option}\n  usersync job <file>{option}\n"
+                  f"  usersync replay --dry-run{option}\nCtrl-C stops it.")
     try:
         while True:
             time.sleep(0.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Optional
 
 import typer
@@ -65,17 +66,19 @@ def latest_tokens(dynamodb: Any, table: str, limit: int) -> list[dict[str, Any]]
 
 def token_table(found: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column, justify in (("saved at", "left"), ("destination", "left"), ("kind", "left"), ("token", "left"),
+    for column, justify in (("saved at (UTC)", "left"), ("destination", "left"), ("kind", "left"), ("token", "left"),
                             ("records", "right"), ("from", "left")):
         table.add_column(column, justify=justify, overflow="fold")
     for token in found:
         sources = token.get("sources") or []
         more = int(token.get("source_count", len(sources))) - 1
-        origin = (sources[0] if sources else "") + (f" (+{more} more)" if more > 0 else "")
+        first = re.sub(r"^s3://[^/]+/", "", sources[0]) if sources else ""  # the bucket is the stack's
+        origin = first + (f" (+{more} more)" if more > 0 else "")
         kind = token.get("token_kind", "")
         if token.get("indexing_state"):
             kind += f" ({token['indexing_state']})"
-        table.add_row(token.get("created_at", ""), token.get("destination", ""), kind, token.get("token") or "-",
+        saved = str(token.get("created_at", ""))[:19].replace("T", " ")  # UTC
+        table.add_row(saved, token.get("destination", ""), kind, token.get("token") or "-",
                       str(token.get("record_count", "")), origin)
     return table
 
