@@ -7,17 +7,17 @@ Runs on a schedule. A run that overlaps another is harmless: a state is recorded
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from usersync.config import load_config
 from usersync.delivery.destination import Destination
 from usersync.delivery.outcomes import VendorRejected, VendorUnavailable
+from usersync.environment import FunctionEnvironment
 from usersync.observability import logger, metrics
 from usersync.stores.indexing import APPLIED, ERROR, IN_PROGRESS, IndexingTokens, PendingToken
 from usersync.sync import DestinationsCache
@@ -25,18 +25,9 @@ from usersync.sync import DestinationsCache
 MAX_TOKENS_PER_RUN = 1000  # a run every minute with a 60 s timeout; the rest waits for the next run
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Settings(FunctionEnvironment):
     state_table: str = Field(min_length=1, alias="STATE_TABLE")
     destinations_config: str = Field(min_length=1, alias="DESTINATIONS_CONFIG")
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        try:
-            return cls.model_validate(dict(environ))
-        except ValidationError as exc:
-            missing = ", ".join(str(e["loc"][0]) for e in exc.errors())
-            raise RuntimeError(f"usersync is misconfigured: set {missing}") from None
 
 
 @dataclass(slots=True)

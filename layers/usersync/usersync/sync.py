@@ -7,7 +7,6 @@ when one of its records met a failure worth retrying.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -15,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from pydantic import Field
 
 from usersync.config import DestinationsConfig, load_config
 from usersync.delivery.destination import Destination
@@ -23,12 +23,12 @@ from usersync.delivery.ledger import DeliveryLedger
 from usersync.delivery.pipeline import DeliveryOptions, DeliveryReport, deliver, uncertain_entries
 from usersync.delivery.retries import Deadline
 from usersync.delivery.throttle import Throttles
+from usersync.environment import FunctionEnvironment
 from usersync.observability import logger, metrics
 from usersync.parsing.messages import records_in_message
 from usersync.stores.failed_records import FailedRecordQueue
 from usersync.stores.ledger import DynamoDBLedger
 from usersync.stores.tokens import TokenStore
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 # A message `usersync replay` moved back from WorkDeadLetterQueue names its first message id here:
 # the ledger knows the unit by that id, so what was delivered before is not sent again.
@@ -37,20 +37,11 @@ ORIGINAL_MESSAGE_ID = "usersync-original-message-id"
 SHARED_THROTTLES = Throttles()
 
 
-class Settings(BaseModel):
+class Settings(FunctionEnvironment):
     """The function's environment, checked once at cold start."""
-    model_config = ConfigDict(frozen=True)
     failed_records_queue_url: str = Field(min_length=1, alias="FAILED_RECORDS_QUEUE_URL")
     state_table: str = Field(min_length=1, alias="STATE_TABLE")
     destinations_config: str = Field(min_length=1, alias="DESTINATIONS_CONFIG")
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        try:
-            return cls.model_validate(dict(environ))
-        except ValidationError as exc:
-            missing = ", ".join(str(e["loc"][0]) for e in exc.errors())
-            raise RuntimeError(f"usersync is misconfigured: set {missing}") from None
 
 
 class DeliveryDeferred(Exception):
