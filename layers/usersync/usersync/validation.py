@@ -8,12 +8,15 @@ sends, and a problem comes with the same code and field as in the failed-records
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from itertools import islice
 from dataclasses import dataclass, field
 
 from usersync.delivery.destination import Destination
 from usersync.delivery.outcomes import FailedRecord, RecordRejected
 from usersync.delivery.pipeline import DeliveryReport, route
 from usersync.records import SourcedRecord, Unparsable
+
+SLICE = 10_000  # records routed and checked at a time
 
 
 @dataclass
@@ -37,21 +40,23 @@ def validate(items: Iterable[SourcedRecord | Unparsable], destinations: Mapping[
     `keep_for`: destinations whose accepted records are kept in the report (for a vendor dry run).
     """
     report = ValidationReport(accepted={name: 0 for name in destinations})
-    routing = DeliveryReport()
     counted = _counting(items, report, ignore_named_destinations)
-    for name, routed in route(counted, destinations, routing).items():
-        destination = destinations[name]
-        for item in routed:
-            try:
-                destination.prepare(item.record)
-            except RecordRejected as why:
-                report.failed.append(FailedRecord.rejected(item, name, why))
-                continue
-            report.accepted[name] += 1
-            if name in keep_for:
-                report.accepted_items.setdefault(name, []).append(item)
-    report.failed.extend(routing.failed)
-    report.failed.sort(key=lambda f: _position(f))
+    # A slice at a time, so memory holds one slice of records (and the problems), whatever the file's size.
+    while slice_ := list(islice(counted, SLICE)):
+        routing = DeliveryReport()
+        for name, routed in route(slice_, destinations, routing).items():
+            destination = destinations[name]
+            for item in routed:
+                try:
+                    destination.prepare(item.record)
+                except RecordRejected as why:
+                    report.failed.append(FailedRecord.rejected(item, name, why))
+                    continue
+                report.accepted[name] += 1
+                if name in keep_for:
+                    report.accepted_items.setdefault(name, []).append(item)
+        report.failed.extend(routing.failed)
+    report.failed.sort(key=_position)
     return report
 
 

@@ -14,18 +14,21 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from usersync.cli import app
-from usersync.cli.console import EXIT_PROBLEMS, EXIT_USAGE, Problem, console, fail, print_problems
+from usersync.cli.console import EXIT_PROBLEMS, EXIT_USAGE, Problem, console, errors, fail, print_problems
 from usersync.config import ConfigError, DestinationsConfig, parse_config
 from usersync.delivery.destination import Destination
 from usersync.delivery.outcomes import FailedRecord
-from usersync.local.file_records import file_records
+from usersync.local.file_records import plan_local_file
 from usersync.parsing.files import FileRejected
 from usersync.parsing.messages import records_in_message
 from usersync.records import SourcedRecord, Unparsable
 from usersync.validation import ValidationReport, validate as check
+
+PROGRESS_EVERY = 1_000  # records between two updates of the progress bar
 
 # Without --config, records are checked against one destination of each vendor type. These
 # secrets are never resolved: validate sends nothing (and --dry-run needs your --config).
@@ -110,7 +113,14 @@ def _destinations(config: Path | None) -> tuple[dict[str, Destination], bool]:
 
 def _items(path: Path, messages: bool) -> Iterator[SourcedRecord | Unparsable]:
     if not messages:
-        yield from file_records(path)  # raises FileRejected before the first record of a bad file
+        local = plan_local_file(path)  # raises FileRejected before the first record of a bad file
+        with Progress(TextColumn("checking {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=errors, transient=True) as progress:
+            task = progress.add_task("", total=local.rows, name=path.name)
+            for count, item in enumerate(local.records(), start=1):
+                if count % PROGRESS_EVERY == 0:
+                    progress.update(task, completed=count)
+                yield item
         return
     try:
         text = path.read_text(encoding="utf-8-sig")
