@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from usersync.batch.client import BatchCustomDataClient
+from usersync.batch.client import BatchApi, BatchCustomDataClient
 from usersync.batch.mapping import MAX_BULK_USERS, bulk_element
 from usersync.delivery.destination import LazyClient, pooled_session
 from usersync.delivery.outcomes import SendResult
@@ -22,6 +22,14 @@ class BatchAppSettings(DeliverySettings):
 
     api_key: str = Field(description="reference to the app's API key (Live/Dev/SDK), one app per platform")
     rest_key: str = Field(description="reference to the company REST API key")
+
+    def client(self, name: str, client_type: type[BatchApi]) -> LazyClient:
+        """The app's client, built on first use: its keys are fetched when there is something to send."""
+        return LazyClient(lambda: client_type(
+            resolve(self.api_key, what=f"{name}.api_key"),
+            resolve(self.rest_key, what=f"{name}.rest_key"),
+            session=pooled_session(self.concurrency), timeout_s=self.timeout_s,
+        ))
 
 
 class BatchSettings(BatchAppSettings):
@@ -39,11 +47,7 @@ class BatchCustomDataDestination:
     def __init__(self, name: str, settings: BatchSettings):
         self.name, self.settings = name, settings
         self.batch_size, self.concurrency = settings.batch_size, settings.concurrency
-        self._client = LazyClient(lambda: BatchCustomDataClient(
-            resolve(settings.api_key, what=f"{name}.api_key"),
-            resolve(settings.rest_key, what=f"{name}.rest_key"),
-            session=pooled_session(settings.concurrency), timeout_s=settings.timeout_s,
-        ))
+        self._client = settings.client(name, BatchCustomDataClient)
 
     def prepare(self, record: UserChange) -> dict[str, Any]:
         return bulk_element(record)

@@ -11,10 +11,8 @@ from usersync.batch.destination import BatchAppSettings
 from usersync.batch_audience.client import BatchAudienceClient
 from usersync.batch_audience.mapping import MAX_IDS_PER_CALL, AudiencePatch, last_action_per_id, patch_element
 from usersync.delivery.batching import chunks
-from usersync.delivery.destination import LazyClient, pooled_session
 from usersync.delivery.outcomes import Prepared, SendResult
 from usersync.records import AudienceChange
-from usersync.secrets import resolve
 
 INDEXING = "indexing"  # token kind: followed up until Batch says APPLIED
 
@@ -48,11 +46,7 @@ class BatchAudienceDestination:
     def __init__(self, name: str, settings: BatchAudienceSettings):
         self.name, self.settings = name, settings
         self.batch_size, self.concurrency = settings.batch_size, settings.concurrency
-        self._client = LazyClient(lambda: BatchAudienceClient(
-            resolve(settings.api_key, what=f"{name}.api_key"),
-            resolve(settings.rest_key, what=f"{name}.rest_key"),
-            session=pooled_session(settings.concurrency), timeout_s=settings.timeout_s,
-        ))
+        self._client = settings.client(name, BatchAudienceClient)
 
     def prepare(self, record: AudienceChange) -> AudiencePatch:
         return patch_element(record)
