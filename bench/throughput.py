@@ -100,7 +100,7 @@ BREAKDOWN = [("batch", 100, 4, 4), ("batch", 1000, 4, 2)]
 PROBES = [
     ("vendor calls", "usersync.batch.client", "BatchCustomDataClient", ("bulk_update",)),
     ("ledger (DynamoDB)", "usersync.stores.ledger", "DynamoDBLedger", ("read", "claim", "release", "update")),
-    ("tokens (DynamoDB)", "usersync.stores.tokens", "TokenStore", ("save",)),
+    ("tokens (DynamoDB)", "usersync.stores.tokens", "TokenStore", ("save", "save_all")),
 ]
 
 

@@ -104,8 +104,8 @@ class Tokens:
     def __init__(self):
         self.saved = []
 
-    def save(self, delivery, **_):
-        self.saved.append(delivery)
+    def save_all(self, deliveries, **_):
+        self.saved.extend(deliveries)
 
 
 DATA = b"user_id,n:int\nu1,1\nu2,x\nu3,3\nu4,4\n"

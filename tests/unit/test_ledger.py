@@ -1,6 +1,8 @@
 """The delivery ledger in the pipeline (in memory): a retried or duplicated unit never resends what a
 vendor accepted, and an increment whose call went unanswered is never sent twice."""
 
+import pytest
+
 from delivery_fakes import FakeClock, FakeDestination, items, user
 
 from usersync.delivery.ledger import Entry, InMemoryLedger, decode_positions, encode_positions
@@ -112,3 +114,35 @@ def test_without_increments_nothing_is_claimed():
     ledger, dest = InMemoryLedger(), FakeDestination("a")
     run([user("u0")], dest, ledger)
     assert ledger.writes == 1  # the accepted entry only
+
+
+class SlowLedger(InMemoryLedger):
+    """Accepted writes take a while (and may fail): they run off the calls' path."""
+
+    def __init__(self, fail=False):
+        super().__init__()
+        self.fail = fail
+
+    def update(self, *, accepted=(), **changes):
+        if accepted:
+            import time
+
+            time.sleep(0.05)
+            if self.fail:
+                raise RuntimeError("DynamoDB is down")
+        super().update(accepted=accepted, **changes)
+
+
+def test_every_accepted_entry_is_in_the_ledger_when_deliver_returns():
+    ledger, dest = SlowLedger(), FakeDestination("a", batch_size=2, concurrency=2)
+    records = [user(f"u{i}") for i in range(6)] + [incr("v0")]
+    first = run(records, dest, ledger)
+    assert first.delivered == {"a": 7}
+    progress = ledger.read([("sqs:m1", "a")])[("sqs:m1", "a")]
+    assert progress.accepted == set(range(7)) and progress.uncertain == set()
+
+
+def test_a_failed_accepted_write_fails_the_run():
+    ledger, dest = SlowLedger(fail=True), FakeDestination("a", batch_size=2)
+    with pytest.raises(RuntimeError, match="DynamoDB is down"):
+        run([user(f"u{i}") for i in range(4)], dest, ledger)

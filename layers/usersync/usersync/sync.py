@@ -98,8 +98,7 @@ class Sync:
                                   owner=getattr(context, "aws_request_id", None) or str(uuid.uuid4()))
         report = deliver(items, self._destinations(), options)
         retry_ids = {r.item.source.message_id for r in report.retries}
-        for delivery in report.deliveries:
-            self.tokens.save(delivery)
+        self.tokens.save_all(report.deliveries)
         failed = [f for f in report.failed if f.source.message_id not in retry_ids or f.source.message_id is None]
         self.failed.send(failed)
         if self.ledger is not None and (settled := uncertain_entries(failed)):

@@ -11,11 +11,12 @@ deadline, bisect a bulk rejected as a whole, and record accepted calls in the le
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,6 +194,7 @@ class _DestinationRun:
         self.backoff = Backoff(self.settings.backoff_base_s, self.settings.backoff_max_s, self.settings.max_attempts)
         self.report = DeliveryReport()
         self._count_lock = threading.Lock()
+        self._writes: list[Future] = []  # ledger writes handed off the calls' path (_accepted)
 
     # --- from records to prepared payloads ---------------------------------------------------
 
@@ -203,7 +205,13 @@ class _DestinationRun:
                 prepared.append(self._prepare(item))
             except RecordRejected as why:
                 self.report.failed.append(FailedRecord.rejected(item, self.name, why))
-        self._deliver(prepared, coalescing=self.options.coalesce)
+        # Leaving the block waits for every ledger write handed off by _accepted: when the run
+        # returns (or raises), the ledger holds what it would hold had they been written inline.
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency,
+                                thread_name_prefix=f"{self.name}-ledger") as self._writer:
+            self._deliver(prepared, coalescing=self.options.coalesce)
+        for write in self._writes:
+            write.result()  # re-raises the first failed write
         return self.report
 
     def _prepare(self, item: SourcedRecord) -> Prepared:
@@ -378,7 +386,11 @@ class _DestinationRun:
         if self.options.ledger is not None:
             done = [p for i, p in enumerate(batch) if i not in result.rejected]
             pending = self._entries([p for p in batch if not p.repeatable])
-            self.options.ledger.update(accepted=self._entries(done), resolved=pending)
+            # Written off the worker's path, before run() returns. A crash before it lands only leaves
+            # this call unrecorded: sets are resent (at least once), increments stay pending and are
+            # reported DELIVERY_UNCERTAIN, never resent (their pending mark was written before the call).
+            update = functools.partial(self.options.ledger.update, accepted=self._entries(done), resolved=pending)
+            self._writes.append(self._writer.submit(propagate_trace(update)))
         accepted = [item for i, p in enumerate(batch) if i not in result.rejected for item in p.items]
         for index, why in result.rejected.items():
             self._record_rejected([batch[index]], why)

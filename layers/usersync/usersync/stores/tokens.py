@@ -3,7 +3,9 @@ Never a secret: the item holds the destination's name, not its keys or URL."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -18,6 +20,8 @@ MAX_SOURCES_KEPT = 20  # a 10,000-record call names its first sources, and count
 # (template.yaml: StateTable's PendingIndexing): following them up never scans the table.
 PENDING_INDEXING_INDEX = "PendingIndexing"
 PENDING_ATTRIBUTE, PENDING = "pending_indexing", "PENDING"
+BATCH_WRITE_ITEMS = 25   # DynamoDB's BatchWriteItem limit
+BATCH_WRITE_ROUNDS = 8   # rounds for UnprocessedItems before giving up
 
 
 def token_pk(destination: str) -> str:
@@ -30,6 +34,28 @@ class TokenStore:
         self._client = client or boto3.client("dynamodb")
 
     def save(self, delivery: Delivery, *, now: datetime | None = None) -> dict[str, Any]:
+        item = self.item(delivery, now=now)
+        self._client.put_item(TableName=self.table_name, Item=item)
+        return item
+
+    def save_all(self, deliveries: Iterable[Delivery], *, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Save every delivery's token, 25 to a BatchWriteItem; raises when DynamoDB keeps some
+        unprocessed (the invocation fails and is retried: no token is lost)."""
+        items = [self.item(delivery, now=now) for delivery in deliveries]
+        for start in range(0, len(items), BATCH_WRITE_ITEMS):
+            request = {self.table_name: [{"PutRequest": {"Item": item}}
+                                         for item in items[start:start + BATCH_WRITE_ITEMS]]}
+            for attempt in range(BATCH_WRITE_ROUNDS):
+                request = self._client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2 ** attempt)
+            else:
+                raise RuntimeError("tokens could not be saved (DynamoDB kept items unprocessed)")
+        return items
+
+    def item(self, delivery: Delivery, *, now: datetime | None = None) -> dict[str, Any]:
+        """The DynamoDB item (low-level form) recording one delivery's token."""
         now = now or datetime.now(timezone.utc)
         created_at = now.isoformat(timespec="milliseconds")
         sources = sorted({item.source.describe() for item in delivery.items})
@@ -52,7 +78,6 @@ class TokenStore:
         if delivery.token_kind == "indexing":
             item["indexing_state"] = {"S": "PENDING"}
             item[PENDING_ATTRIBUTE] = {"S": PENDING}
-        self._client.put_item(TableName=self.table_name, Item=item)
         return item
 
     def recent(self, destination: str, limit: int = 20) -> list[dict[str, Any]]:
