@@ -35,35 +35,17 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from data import CSV_HEADER, VERSION, _csv_row, _write
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
-GENERATOR_VERSION = 1
-HEADER = "user_id,nickname,age:int,level_progress:float,is_subscribed:bool,signup:date,hobbies:tags,plan,city\n"
-HOBBIES = ("chess|go", "cooking", "running|swimming|chess", "")
-PLANS = ("free", "pro", "team")
 
 
 def generate(path: Path, size_bytes: int) -> Path:
-    """A CSV file of about `size_bytes`, reused if already there."""
-    stamp = path.with_suffix(".meta")
-    if path.exists() and stamp.exists() and stamp.read_text() == f"{GENERATOR_VERSION}:{size_bytes}":
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written, i = 0, 0
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        out.write(HEADER)
-        written += len(HEADER)
-        while written < size_bytes:
-            block = "".join(
-                f'user-{n:09d},"Nick, {n % 977}",{18 + n % 70},{(n % 1000) / 7:.3f},{"true" if n & 1 else "false"},'
-                f"2016-01-{1 + n % 28:02d}T10:{n % 60:02d}:00,{HOBBIES[n % 4]},{PLANS[n % 3]},Paris\r\n"
-                for n in range(i, i + 10_000))
-            out.write(block)
-            written += len(block)
-            i += 10_000
-    stamp.write_text(f"{GENERATOR_VERSION}:{size_bytes}")
-    return path
+    """A CSV file of about `size_bytes`, reused if already there; CRLF rows, as Windows exports write them."""
+    return _write(path, f"{VERSION}:crlf:{size_bytes}", CSV_HEADER, lambda n: _csv_row(n)[:-1] + "\r\n",
+                  size=size_bytes)
 
 
 def head_bytes(path: Path, size: int) -> bytes:
