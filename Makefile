@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)
-	$(BIN)/python -m usersync.local.demo
+	$(BIN)/python -m usersync_dev.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -46,7 +46,7 @@ BASELINES = {
 def template_environment() -> dict[str, str]:
     """Every variable the template gives a function, with a dummy value of the right shape."""
     sys.path.insert(0, str(LAYER))
-    from usersync.local.stack import load_template
+    from usersync_dev.local.stack import load_template
 
     template = load_template(REPO_ROOT / "template.yaml")
     variables = dict((template.get("Globals", {}).get("Function", {}).get("Environment") or {}).get("Variables") or {})

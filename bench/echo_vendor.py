@@ -5,7 +5,7 @@ Why not the strict simulators: they check every record against the vendor's rule
 request at a time (~80 µs per record on the benchmark machine), so at a few thousand records per
 second they, not usersync, would set the pace. A real vendor checks on its own servers; what the
 client sees is the round trip. The HTTP server, latency and keep-alive are the simulators' own
-(usersync.simulation.VendorSimulator); the strict simulators stay in the tests and the HTTP-calls
+(usersync_dev.simulators.server.VendorSimulator); the strict simulators stay in the tests and the HTTP-calls
 benchmark.
 
     python bench/echo_vendor.py --latency-ms 50 --port 9200
@@ -21,7 +21,7 @@ import threading
 import uuid
 from typing import Any
 
-from usersync.simulation import Request, Response, VendorSimulator
+from usersync_dev.simulators.server import Request, Response, VendorSimulator
 
 
 class EchoVendor(VendorSimulator):

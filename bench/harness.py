@@ -99,7 +99,7 @@ class ExternalLocalStack(Child):
 
     def __enter__(self) -> ExternalLocalStack:
         sys.path.insert(0, str(REPO_ROOT / "layers" / "usersync"))
-        from usersync.cli.target import TargetError, local_target
+        from usersync_dev.cli.target import TargetError, local_target
 
         self.start()
         deadline = time.monotonic() + 120
@@ -121,7 +121,7 @@ class ExternalLocalStack(Child):
 
     def environment(self) -> dict[str, str]:
         """What the functions get in the cloud, pointed at this stack (as LocalAwsStack.environment())."""
-        from usersync.local.stack import _env_name
+        from usersync_dev.local.stack import _env_name
 
         env = {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
@@ -134,7 +134,7 @@ class ExternalLocalStack(Child):
 
 
 def sqs_messages(bodies: list[str]) -> list[dict[str, Any]]:
-    """Messages as ReceiveMessage returns them, for usersync.local.pump.sqs_event."""
+    """Messages as ReceiveMessage returns them, for usersync_dev.local.pump.sqs_event."""
     now = str(int(time.time() * 1000))
     return [{"MessageId": str(uuid.uuid4()), "ReceiptHandle": uuid.uuid4().hex, "Body": body,
              "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now, "SenderId": "bench",

@@ -85,10 +85,10 @@ def minimum_calls(invocations: list[list[tuple[str, str]]], limits: dict[str, tu
 
 def main() -> None:
     from usersync.config import parse_config
-    from usersync.local.pump import SqsEventPump
-    from usersync.local.sandbox import LocalSandbox
+    from usersync_dev.local.pump import SqsEventPump
+    from usersync_dev.local.sandbox import LocalSandbox
     from usersync.observability import logger
-    from usersync.simulation import Fault
+    from usersync_dev.simulators.server import Fault
 
     logger.setLevel("ERROR")
     quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}

@@ -68,7 +68,7 @@ def bare_loop(data: bytes) -> int:
 
 
 def ours(data: bytes, rows_per_chunk: int) -> dict[str, float]:
-    from usersync.batch.mapping import bulk_element
+    from usersync.vendors.batch.mapping import bulk_element
     from usersync.ingest.planning import plan_file
     from usersync.parsing.files import FileFormat, chunk_records
     from usersync.records import Source, SourcedRecord
@@ -143,7 +143,7 @@ def pipeline(path: Path, key: str, rows_per_chunk: int, max_chunks: int | None =
     """The file through the local pipeline. With `max_chunks`, the file function reads the whole
     file and queues every chunk job, but only that many chunk jobs run (the rest would take the
     simulator hours on this machine): their durations give the estimate for the whole file."""
-    from usersync.local.sandbox import LocalSandbox
+    from usersync_dev.local.sandbox import LocalSandbox
 
     quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true", "ROWS_PER_CHUNK": str(rows_per_chunk)}
     with LocalSandbox(environment=quiet) as sandbox:
@@ -186,7 +186,7 @@ def worker() -> None:
     the local event pump, like two Lambda functions sharing one instance."""
     import boto3
 
-    from usersync.local.pump import SqsEventPump, load_handler
+    from usersync_dev.local.pump import SqsEventPump, load_handler
 
     sqs = boto3.client("sqs")
     durations: dict[str, list[float]] = {"file": [], "chunk": []}

@@ -2,7 +2,7 @@
 against reading the file whole (the least a non-streaming function would hold), each in a fresh
 process whose peak resident set size (ru_maxrss) is the figure.
 
-The planning pass streams the file once (usersync.ingest.planning through usersync.local.file_records,
+The planning pass streams the file once (usersync.ingest.planning through usersync_dev.local.file_records,
 as the file function does with an S3 stream); a chunk job reads, parses and maps one chunk of
 ROWS_PER_CHUNK rows. Neither should grow with the file: a Lambda's memory setting then holds any file.
 """
@@ -20,8 +20,8 @@ PRELUDE = f"""
 import json, resource, sys
 sys.path.insert(0, {str(REPO_ROOT / 'layers' / 'usersync')!r})
 from pathlib import Path
-from usersync.local.file_records import plan_local_file
-from usersync.batch.mapping import bulk_element
+from usersync_dev.local.file_records import plan_local_file
+from usersync.vendors.batch.mapping import bulk_element
 from usersync.records import SourcedRecord
 path = Path(sys.argv[1]) if len(sys.argv) > 1 else None
 """

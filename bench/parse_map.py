@@ -2,7 +2,7 @@
 loop over the same file in the same run.
 
 "usersync" is exactly what the functions do with a file, minus S3 and HTTP: the file function's
-streaming planning pass, then each chunk read as the chunk function reads it (usersync.local.file_records:
+streaming planning pass, then each chunk read as the chunk function reads it (usersync_dev.local.file_records:
 CSV/JSONL -> record dicts -> parse_record), then the Batch bulk element and the JSON body of the calls.
 "bare loop" is the least any program must do to see every field: csv.reader / json.loads per line.
 """
@@ -41,14 +41,14 @@ def bare_jsonl(path) -> int:
 
 
 def usersync_parse(path) -> int:
-    from usersync.local.file_records import file_records
+    from usersync_dev.local.file_records import file_records
 
     return sum(1 for _ in file_records(path))
 
 
 def usersync_parse_map(path) -> int:
-    from usersync.batch.mapping import bulk_element
-    from usersync.local.file_records import file_records
+    from usersync.vendors.batch.mapping import bulk_element
+    from usersync_dev.local.file_records import file_records
     from usersync.records import SourcedRecord
 
     rows, body = 0, []

@@ -49,7 +49,7 @@ def record(prefix: str, i: int) -> dict[str, Any]:
 
 
 def event_for(records: list[dict[str, Any]]) -> dict[str, Any]:
-    from usersync.local.pump import sqs_event
+    from usersync_dev.local.pump import sqs_event
 
     per_message = min(MAX_RECORDS_PER_MESSAGE, len(records))
     bodies = [json.dumps(records[i:i + per_message]) for i in range(0, len(records), per_message)]
@@ -58,7 +58,7 @@ def event_for(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_scenario(handler, vendor: str, batch_size: int, concurrency: int, rounds: int,
                  latency_ms: float) -> dict[str, Any]:
-    from usersync.local.pump import LocalLambdaContext
+    from usersync_dev.local.pump import LocalLambdaContext
 
     config = {"destinations": {vendor: {**EchoVendor.DESTINATIONS[vendor], "batch_size": batch_size,
                                         "concurrency": concurrency}}}
@@ -98,7 +98,7 @@ def run_scenario(handler, vendor: str, batch_size: int, concurrency: int, rounds
 BREAKDOWN = [("batch", 100, 4, 4), ("batch", 1000, 4, 2)]
 # Where an invocation's time goes: (label, module, class, methods). Wrapped only where they exist.
 PROBES = [
-    ("vendor calls", "usersync.batch.client", "BatchCustomDataClient", ("bulk_update",)),
+    ("vendor calls", "usersync.vendors.batch.client", "BatchCustomDataClient", ("bulk_update",)),
     ("ledger (DynamoDB)", "usersync.stores.ledger", "DynamoDBLedger", ("read", "claim", "release", "update")),
     ("tokens (DynamoDB)", "usersync.stores.tokens", "TokenStore", ("save", "save_all")),
 ]
@@ -111,7 +111,7 @@ def breakdown(handler, vendor: str, batch_size: int, concurrency: int, rounds: i
     import importlib
     import threading
 
-    from usersync.local.pump import LocalLambdaContext
+    from usersync_dev.local.pump import LocalLambdaContext
 
     totals: dict[str, list[float]] = {}
     lock = threading.Lock()
@@ -174,7 +174,7 @@ def main() -> None:
                          "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING",
                          "DESTINATIONS_CONFIG": f"file:{CONFIG_PATH}"})  # read once, at cold start
         CONFIG_PATH.write_text(json.dumps({"destinations": {"batch": EchoVendor.DESTINATIONS["batch"]}}))
-        from usersync.local.pump import load_handler
+        from usersync_dev.local.pump import load_handler
 
         handler = load_handler("deliver")
         results = [run_scenario(handler, *scenario, LATENCY_MS) for scenario in SCENARIOS]

@@ -4,7 +4,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from usersync.observability import logger, metrics, tracer
-from usersync.sync import Sync
+from usersync.work.deliver import Sync
 
 # Keep the poller busy when a whole batch fails: SQS retries each message on its own.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

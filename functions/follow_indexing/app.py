@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from usersync.follow_indexing import IndexingFollowUp
+from usersync.work.follow_indexing import IndexingFollowUp
 from usersync.observability import logger, metrics, tracer
 
 follow_up = IndexingFollowUp.from_environment()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from usersync.local.stack import LocalAwsStack, load_template
+from usersync_dev.local.stack import LocalAwsStack, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"

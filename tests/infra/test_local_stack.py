@@ -9,7 +9,7 @@ from urllib.parse import unquote_plus
 import boto3
 import pytest
 
-from usersync.local.stack import LocalAwsStack, load_template, physical_name
+from usersync_dev.local.stack import LocalAwsStack, load_template, physical_name
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from usersync.local.sandbox import LocalSandbox
+from usersync_dev.local.sandbox import LocalSandbox
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def sandbox(running_sandbox):
 
 @pytest.fixture(scope="session")
 def repo_root():
-    from usersync.local.pump import REPO_ROOT
+    from usersync_dev.local.pump import REPO_ROOT
     return REPO_ROOT
 
 

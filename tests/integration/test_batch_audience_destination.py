@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from usersync.local.sandbox import AUDIENCE_APP
-from usersync.simulation import Fault
+from usersync_dev.local.sandbox import AUDIENCE_APP
+from usersync_dev.simulators.server import Fault
 
 pytestmark = pytest.mark.integration
 AUDIENCES = "batch_ios_audiences"

@@ -11,9 +11,9 @@ from collections import Counter
 
 import pytest
 
-from usersync.local.sandbox import CLEVERTAP_ACCOUNT
-from usersync.simulation import Fault
-from usersync.sync import SHARED_THROTTLES
+from usersync_dev.local.sandbox import CLEVERTAP_ACCOUNT
+from usersync_dev.simulators.server import Fault
+from usersync.work.deliver import SHARED_THROTTLES
 
 pytestmark = pytest.mark.integration
 

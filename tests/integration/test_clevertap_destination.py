@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from usersync.local.sandbox import CLEVERTAP_ACCOUNT
-from usersync.simulation import Fault
+from usersync_dev.local.sandbox import CLEVERTAP_ACCOUNT
+from usersync_dev.simulators.server import Fault
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from usersync.cli import app, commands  # noqa: F401 - registers the commands
+from usersync_dev.cli import app, commands  # noqa: F401 - registers the commands
 from usersync.config import parse_config
-from usersync.local.sandbox import example_messages
+from usersync_dev.local.sandbox import example_messages
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -56,7 +56,7 @@ def test_run_with_your_config_keeps_its_destination_names_and_never_uses_its_sec
 
 
 def test_run_keep_serves_the_local_stack_for_the_other_commands_until_ctrl_c(monkeypatch):
-    from usersync.cli import run as run_module
+    from usersync_dev.cli import run as run_module
 
     seen = {}
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from usersync.cli import app, commands  # noqa: F401 - registers the commands
+from usersync_dev.cli import app, commands  # noqa: F401 - registers the commands
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()

@@ -6,8 +6,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from usersync.cli import app, commands  # noqa: F401 - registers the commands
-from usersync.local.sandbox import CLEVERTAP_ACCOUNT, CLEVERTAP_REGION
+from usersync_dev.cli import app, commands  # noqa: F401 - registers the commands
+from usersync_dev.local.sandbox import CLEVERTAP_ACCOUNT, CLEVERTAP_REGION
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()

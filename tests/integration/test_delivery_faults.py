@@ -9,10 +9,10 @@ import time
 import pytest
 
 from usersync.delivery.pipeline import DELIVERY_UNCERTAIN
-from usersync.local.pump import LocalLambdaContext, SqsEventPump, sqs_event
-from usersync.local.sandbox import CLEVERTAP_ACCOUNT
-from usersync.simulation import Fault
-from usersync.sync import SHARED_THROTTLES
+from usersync_dev.local.pump import LocalLambdaContext, SqsEventPump, sqs_event
+from usersync_dev.local.sandbox import CLEVERTAP_ACCOUNT
+from usersync_dev.simulators.server import Fault
+from usersync.work.deliver import SHARED_THROTTLES
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_demo_shows_all_three_vendors_the_tokens_and_indexing_applied(capsys):
-    from usersync.local import demo
+    from usersync_dev import demo
 
     demo.main()
     out = capsys.readouterr().out

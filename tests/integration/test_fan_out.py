@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from usersync.local.sandbox import AUDIENCE_APP, CLEVERTAP_ACCOUNT
+from usersync_dev.local.sandbox import AUDIENCE_APP, CLEVERTAP_ACCOUNT
 
 pytestmark = pytest.mark.integration
 USER_DESTINATIONS = ["batch_ios", "batch_android", "clevertap"]

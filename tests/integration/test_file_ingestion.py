@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from usersync.local.pump import LocalLambdaContext, sqs_event
-from usersync.local.sandbox import LocalSandbox
+from usersync_dev.local.pump import LocalLambdaContext, sqs_event
+from usersync_dev.local.sandbox import LocalSandbox
 
 pytestmark = pytest.mark.integration
 
@@ -203,8 +203,8 @@ def test_the_handlers_accept_the_sample_events(sandbox, repo_root):
 def test_the_cli_shows_a_files_job_and_its_report(sandbox):
     from typer.testing import CliRunner
 
-    from usersync.cli import app
-    from usersync.cli import commands  # noqa: F401 - registers the commands
+    from usersync_dev.cli import app
+    from usersync_dev.cli import commands  # noqa: F401 - registers the commands
 
     sandbox.put_config(profiles_config(sandbox))
     sandbox.files.upload("incoming/cli users.csv", csv_file(4) + "bad,x\n")

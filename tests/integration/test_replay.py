@@ -6,11 +6,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from usersync.cli import app, commands  # noqa: F401 - registers the commands
-from usersync.local.pump import LocalLambdaContext, sqs_event
-from usersync.local.sandbox import default_config
-from usersync.replay import ReplayFilter, replay_body
-from usersync.sync import ORIGINAL_MESSAGE_ID, SHARED_THROTTLES
+from usersync_dev.cli import app, commands  # noqa: F401 - registers the commands
+from usersync_dev.local.pump import LocalLambdaContext, sqs_event
+from usersync_dev.local.sandbox import default_config
+from usersync_dev.replay import ReplayFilter, replay_body
+from usersync.work.deliver import ORIGINAL_MESSAGE_ID, SHARED_THROTTLES
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()

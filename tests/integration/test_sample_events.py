@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from usersync.local.pump import FUNCTIONS_DIR, REPO_ROOT, LocalLambdaContext
+from usersync_dev.local.pump import FUNCTIONS_DIR, REPO_ROOT, LocalLambdaContext
 
 pytestmark = pytest.mark.integration
 EVENTS_DIR = REPO_ROOT / "events"

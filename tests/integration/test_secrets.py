@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from usersync.simulation import Fault
+from usersync_dev.simulators.server import Fault
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,9 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from usersync.batch.simulator import BatchCustomDataSimulator
-from usersync.batch_audience.simulator import BatchAudienceSimulator
-from usersync.clevertap.simulator import CleverTapSimulator
+from usersync_dev.simulators.batch import BatchCustomDataSimulator
+from usersync_dev.simulators.batch_audience import BatchAudienceSimulator
+from usersync_dev.simulators.clevertap import CleverTapSimulator
 
 # fake secrets; tests check they never come back in an answer
 KEYS = SimpleNamespace(

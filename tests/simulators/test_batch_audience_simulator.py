@@ -5,7 +5,7 @@ import re
 import pytest
 import requests
 
-from usersync.batch_audience.simulator import MAX_ATTRIBUTES_PER_ID, MAX_IDS_PER_CALL
+from usersync_dev.simulators.batch_audience import MAX_ATTRIBUTES_PER_ID, MAX_IDS_PER_CALL
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from usersync.batch.simulator import MAX_BULK_DELETE_IDS, MAX_BULK_USERS, MAX_URL_LENGTH
+from usersync_dev.simulators.batch import MAX_BULK_DELETE_IDS, MAX_BULK_USERS, MAX_URL_LENGTH
 
 pytestmark = pytest.mark.integration
 

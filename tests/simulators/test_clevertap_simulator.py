@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from usersync.clevertap.simulator import MAX_CUSTOM_KEYS, MAX_KEY_BYTES, MAX_VALUE_BYTES
+from usersync_dev.simulators.clevertap import MAX_CUSTOM_KEYS, MAX_KEY_BYTES, MAX_VALUE_BYTES
 
 pytestmark = pytest.mark.integration
 

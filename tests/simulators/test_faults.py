@@ -7,8 +7,8 @@ import time
 import pytest
 import requests
 
-from usersync.batch.simulator import BatchCustomDataSimulator
-from usersync.simulation import Call, Fault
+from usersync_dev.simulators.batch import BatchCustomDataSimulator
+from usersync_dev.simulators.server import Call, Fault
 
 pytestmark = pytest.mark.integration
 

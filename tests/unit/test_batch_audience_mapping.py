@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from usersync.batch_audience.destination import BatchAudienceSettings, plan_audience_calls
-from usersync.batch_audience.mapping import (
+from usersync.vendors.batch_audience.destination import BatchAudienceSettings, plan_audience_calls
+from usersync.vendors.batch_audience.mapping import (
     MAX_ATTRIBUTES_PER_ID, MAX_IDS_PER_CALL, AudiencePatch, last_action_per_id, patch_element,
 )
 from usersync.delivery.outcomes import RecordRejected

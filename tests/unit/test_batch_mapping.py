@@ -2,7 +2,7 @@
 
 import pytest
 
-from usersync.batch.mapping import bulk_element
+from usersync.vendors.batch.mapping import bulk_element
 from usersync.delivery.outcomes import RecordRejected
 from usersync.records import parse_record
 

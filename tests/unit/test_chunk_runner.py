@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import pytest
 
 from usersync.delivery.outcomes import SendResult, VendorUnavailable
-from usersync.ingest.chunks import ChunkDeferred, ChunkJob, ChunkRunner
+from usersync.work.deliver_chunk import ChunkDeferred, ChunkJob, ChunkRunner
 from usersync.ingest.reports import JobReports
 from usersync.records import UserChange
 from usersync.stores.jobs import ROWS, ChunkMark, JobRef

@@ -6,7 +6,7 @@ import json
 import pytest
 import requests
 
-from usersync.clevertap.client import CleverTapClient, base_url, read_upload_answer
+from usersync.vendors.clevertap.client import CleverTapClient, base_url, read_upload_answer
 from usersync.delivery.outcomes import VendorRejected, VendorUnavailable
 from usersync.secrets import Secret
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from usersync.clevertap.mapping import (
+from usersync.vendors.clevertap.mapping import (
     MAX_CUSTOM_KEYS, MAX_KEY_BYTES, MAX_VALUE_BYTES, upload_record,
 )
 from usersync.delivery.outcomes import RecordRejected

@@ -5,8 +5,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from usersync.cli import app, commands  # noqa: F401 - registers the commands
-from usersync.cli.target import logical_id
+from usersync_dev.cli import app, commands  # noqa: F401 - registers the commands
+from usersync_dev.cli.target import logical_id
 
 runner = CliRunner()
 

@@ -6,7 +6,7 @@ from delivery_fakes import FakeClock, FakeDestination, items, user
 
 from usersync.delivery.outcomes import RecordRejected, SendResult, VendorUnavailable
 from usersync.delivery.pipeline import DeliveryOptions, deliver
-from usersync.sync import _count_per_destination
+from usersync.work.deliver import _count_per_destination
 
 
 def test_each_destination_gets_its_own_metrics_with_a_latency_per_call(capsys, monkeypatch):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from usersync.ingest.chunks import ChunkJob
+from usersync.work.deliver_chunk import ChunkJob
 from usersync.ingest.notifications import NotANotification, ObjectVersion, objects_in_message
 from usersync.ingest.settings import IngestSettings
 

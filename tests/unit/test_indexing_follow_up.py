@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta, timezone
 
 from usersync.delivery.outcomes import Delivery, VendorRejected, VendorUnavailable
-from usersync.follow_indexing import IndexingFollowUp
+from usersync.work.follow_indexing import IndexingFollowUp
 from usersync.stores.indexing import PendingToken
 from usersync.stores.tokens import TokenStore
 

@@ -1,8 +1,8 @@
-"""usersync.validation: the pipeline's own routing and vendor rules, applied without sending."""
+"""usersync_dev.validation: the pipeline's own routing and vendor rules, applied without sending."""
 
 import pytest
 
-from usersync import validation
+from usersync_dev import validation
 from usersync.config import DestinationsConfig
 from usersync.records import Source, SourcedRecord, Unparsable, parse_record
 

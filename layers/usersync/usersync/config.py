@@ -15,9 +15,9 @@ from typing import Annotated, Union
 from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from usersync.batch.destination import BatchSettings
-from usersync.batch_audience.destination import BatchAudienceSettings
-from usersync.clevertap.destination import CleverTapSettings
+from usersync.vendors.batch.destination import BatchSettings
+from usersync.vendors.batch_audience.destination import BatchAudienceSettings
+from usersync.vendors.clevertap.destination import CleverTapSettings
 from usersync.delivery.destination import Destination
 from usersync.secrets import CACHE_SECONDS
 

@@ -1,7 +1,7 @@
 """records -> per-destination batches -> calls -> outcomes (delivered, rejected, retry).
 
 Pure logic: no AWS here (the ledger is a port). The caller stores tokens, sends failed records to
-the queue and hands retries back to SQS (usersync.sync).
+the queue and hands retries back to SQS (usersync.work.deliver).
 
 Per destination: skip what the ledger says was delivered, map each record (a record the vendor
 cannot take fails alone), coalesce each user's changes, plan calls in waves (a user at most once

@@ -1,0 +1,216 @@
+"""The whole pipeline on one machine: moto server with the template's resources, the vendor
+simulators, the destinations config and secrets stored the way the cloud stores them
+(SSM parameter, SecureString secrets), and the real handlers fed by the event pump.
+
+Used by `make demo`, the integration tests and the CLI's local runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as random_secrets
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import base as parameters_base
+
+from usersync_dev.simulators.batch import BatchCustomDataSimulator
+from usersync_dev.simulators.batch_audience import BatchAudienceSimulator
+from usersync_dev.simulators.clevertap import CleverTapSimulator
+from usersync_dev.local.pump import REPO_ROOT, LocalLambdaContext, SqsEventPump, load_handler
+from usersync_dev.local.files import LocalFiles
+from usersync_dev.local.stack import LocalAwsStack
+from usersync.stores.tokens import plain
+
+CONFIG_PARAMETER = "/usersync/destinations"
+SECRETS_PREFIX = "/usersync/secrets/"
+BATCH_APPS = ("ios", "android")
+CLEVERTAP_ACCOUNT = "TEST-4R6-ZW8-RK7Z"  # an account id is not a secret; its passcode is
+CLEVERTAP_REGION = "in1"
+AUDIENCE_APP = "ios"
+AUDIENCES = ("vip_users", "beta_testers")  # exist in the iOS app; any other audience is a 404
+
+
+def default_config() -> dict[str, Any]:
+    """One destination per Batch platform app, the iOS app's Custom Audiences and a CleverTap
+    account; every secret is an SSM reference."""
+    destinations: dict[str, Any] = {
+        f"batch_{app}": {
+            "type": "batch",
+            "api_key": f"ssm:{SECRETS_PREFIX}batch_{app}_api_key",
+            "rest_key": f"ssm:{SECRETS_PREFIX}batch_rest_key",
+        }
+        for app in BATCH_APPS
+    }
+    destinations[f"batch_{AUDIENCE_APP}_audiences"] = {
+        "type": "batch_audience",
+        "api_key": f"ssm:{SECRETS_PREFIX}batch_{AUDIENCE_APP}_api_key",
+        "rest_key": f"ssm:{SECRETS_PREFIX}batch_rest_key",
+    }
+    destinations["clevertap"] = {
+        "type": "clevertap",
+        "account_id": CLEVERTAP_ACCOUNT,
+        "passcode": f"ssm:{SECRETS_PREFIX}clevertap_passcode",
+        "region": CLEVERTAP_REGION,
+    }
+    return {"destinations": destinations}
+
+
+class LocalSandbox:
+    def __init__(self, config: dict[str, Any] | None = None, environment: dict[str, str] | None = None):
+        self.config = config or default_config()
+        self.overrides = environment or {}
+        self.stack = LocalAwsStack(REPO_ROOT / "template.yaml")
+        # Fresh random keys each run: the tests prove they never leak, whatever they are.
+        self.keys = {f"batch_{app}_api_key": random_secrets.token_hex(16) for app in BATCH_APPS}
+        self.keys["batch_rest_key"] = random_secrets.token_hex(16)
+        self.keys["clevertap_passcode"] = random_secrets.token_hex(16)
+        self.batch = BatchCustomDataSimulator(
+            rest_api_key=self.keys["batch_rest_key"],
+            app_api_keys={self.keys[f"batch_{app}_api_key"]: app for app in BATCH_APPS},
+        )
+        self.batch_audience = BatchAudienceSimulator(
+            rest_api_key=self.keys["batch_rest_key"],
+            app_api_keys={self.keys[f"batch_{app}_api_key"]: app for app in BATCH_APPS},
+        )
+        self.clevertap = CleverTapSimulator({CLEVERTAP_ACCOUNT: (self.keys["clevertap_passcode"], CLEVERTAP_REGION)})
+        self.resources: dict[str, dict[str, str]] = {}
+        self._saved_environ: dict[str, str] | None = None
+        self._handlers: dict[str, Any] = {}
+        self.files = LocalFiles(self)  # S3 files: upload, file and chunk functions, jobs, reports
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> LocalSandbox:
+        self.stack.start()
+        self.batch.start()
+        self.batch_audience.start()
+        self.clevertap.start()
+        self._provision()
+        self._saved_environ = dict(os.environ)
+        os.environ.update(self.environment())
+        self._reset_parameter_providers()
+        return self
+
+    def reset(self, config: dict[str, Any] | None = None) -> None:
+        """Back to a fresh stack and simulators (handlers stay loaded, like a warm Lambda)."""
+        self.stack.reset()
+        self.batch.reset()
+        self.batch_audience.reset()
+        self.clevertap.reset()
+        self.config = config or default_config()
+        self._provision()
+        self._reset_parameter_providers()
+
+    def _provision(self) -> None:
+        self.resources = self.stack.create_resources()
+        ssm = self.stack.client("ssm")
+        for name, value in self.keys.items():
+            ssm.put_parameter(Name=SECRETS_PREFIX + name, Value=value, Type="SecureString", Overwrite=True)
+        self.put_config(self.config)
+        for audience in AUDIENCES:
+            self.batch_audience.create_audience(AUDIENCE_APP, audience)
+
+    def stop(self) -> None:
+        if self._saved_environ is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+            self._saved_environ = None
+        self._reset_parameter_providers()
+        self.batch.stop()
+        self.batch_audience.stop()
+        self.clevertap.stop()
+        self.stack.stop()
+
+    def __enter__(self) -> LocalSandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def environment(self) -> dict[str, str]:
+        env = self.stack.environment()
+        env.update(
+            DESTINATIONS_CONFIG=CONFIG_PARAMETER,
+            BATCH_API_URL=self.batch.url,
+            BATCH_AUDIENCE_API_URL=self.batch_audience.url,  # its own simulator; one host in the cloud
+            CLEVERTAP_API_URL=f"{self.clevertap.url}/{{region}}",  # the simulator serves /<region>/1/upload
+            POWERTOOLS_METRICS_NAMESPACE="UsersyncLocal",
+            POWERTOOLS_PARAMETERS_MAX_AGE="0",  # a config change in a test or demo applies at once
+        )
+        env.update(self.overrides)
+        return env
+
+    @staticmethod
+    def _reset_parameter_providers() -> None:
+        # Powertools keeps one SSM/Secrets client per process: point it at this stack.
+        parameters.clear_caches()
+        parameters_base.DEFAULT_PROVIDERS.clear()
+
+    def put_config(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.stack.client("ssm").put_parameter(
+            Name=CONFIG_PARAMETER, Value=json.dumps(config), Type="String", Overwrite=True)
+        parameters.clear_caches()
+
+    # --- the pipeline ---------------------------------------------------------------------
+
+    def queue_url(self, logical_id: str) -> str:
+        return self.resources[logical_id]["url"]
+
+    def handler(self, function: str):
+        if function not in self._handlers:
+            self._handlers[function] = load_handler(function)
+        return self._handlers[function]
+
+    def publish(self, bodies: list[str], queue: str = "WorkQueue") -> list[str]:
+        sqs = self.stack.client("sqs")
+        return [sqs.send_message(QueueUrl=self.queue_url(queue), MessageBody=body)["MessageId"] for body in bodies]
+
+    def deliver_pump(self, batch_size: int = 10) -> SqsEventPump:
+        return SqsEventPump(self.stack.client("sqs"), self.queue_url("WorkQueue"), self.handler("deliver"),
+                            function_name="usersync-deliver", batch_size=batch_size)
+
+    def follow_indexing(self) -> dict[str, int]:
+        """One scheduled run of the follow-indexing function, on the event EventBridge sends."""
+        event = json.loads((REPO_ROOT / "events" / "follow_indexing" / "scheduled.json").read_text(encoding="utf-8"))
+        return self.handler("follow_indexing")(event, LocalLambdaContext("usersync-follow-indexing"))
+
+    # --- what happened --------------------------------------------------------------------
+
+    def failed_records(self, queue: str = "FailedRecordsQueue") -> list[dict[str, Any]]:
+        """Every message in a queue, without consuming it for good (visibility 0)."""
+        return [json.loads(body) for body in self.queue_bodies(queue)]
+
+    def queue_bodies(self, queue: str) -> list[str]:
+        """Every message body in a queue, left in the queue (made visible again)."""
+        sqs, url = self.stack.client("sqs"), self.queue_url(queue)
+        bodies: dict[str, str] = {}
+        handles: list[str] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
+                                           WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                break
+            bodies.update((m["MessageId"], m["Body"]) for m in messages)
+            handles.extend(m["ReceiptHandle"] for m in messages)
+        for handle in handles:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+        return list(bodies.values())
+
+    def tokens(self) -> list[dict[str, Any]]:
+        dynamodb = self.stack.client("dynamodb")
+        table = self.resources["StateTable"]["name"]
+        items = dynamodb.scan(TableName=table)["Items"]
+        return sorted((plain(i) for i in items if i["pk"]["S"].startswith("TOKEN#")), key=lambda i: i["sk"])
+
+
+EXAMPLES_DIR = REPO_ROOT / "examples"
+
+
+def example_messages() -> list[tuple[str, str]]:
+    """(file name, message body) for every sample message in examples/messages/."""
+    return [(path.name, path.read_text(encoding="utf-8"))
+            for path in sorted((EXAMPLES_DIR / "messages").iterdir()) if path.is_file()]
+

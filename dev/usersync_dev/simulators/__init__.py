@@ -1,0 +1,1 @@
+"""Strict vendor simulators written from the vendors' pages, for tests, the demo and local runs."""

@@ -1,0 +1,1 @@
+"""The vendor adapters: one subpackage per vendor (mapping, client, destination)."""

@@ -1,0 +1,69 @@
+"""A Batch app's Custom Audiences as a usersync destination: PATCH ids, follow indexing tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from usersync.vendors.batch.destination import BatchAppSettings
+from usersync.vendors.batch_audience.client import BatchAudienceClient
+from usersync.vendors.batch_audience.mapping import MAX_IDS_PER_CALL, AudiencePatch, last_action_per_id, patch_element
+from usersync.delivery.batching import chunks
+from usersync.delivery.outcomes import Prepared, SendResult
+from usersync.records import AudienceChange
+
+INDEXING = "indexing"  # token kind: followed up until Batch says APPLIED
+
+
+class BatchAudienceSettings(BatchAppSettings):
+    type: Literal["batch_audience"]
+    batch_size: int = Field(MAX_IDS_PER_CALL, ge=1, le=MAX_IDS_PER_CALL, description="install ids per PATCH")
+
+    def build(self, name: str) -> BatchAudienceDestination:
+        return BatchAudienceDestination(name, self)
+
+
+def plan_audience_calls(prepared: Sequence[Prepared], batch_size: int) -> list[list[list[Prepared]]]:
+    """One wave of calls: each call one audience and at most `batch_size` distinct ids, every change
+    of one id in the same call (where Batch applies its last action). Calls never share an id, so
+    they may run at once: sum over audiences of ceil(distinct ids / batch_size) calls, the minimum."""
+    by_audience: dict[str, dict[str, list[int]]] = {}
+    for position, item in enumerate(prepared):
+        by_audience.setdefault(item.payload.audience, {}).setdefault(item.key, []).append(position)
+    calls = [
+        [prepared[position] for position in sorted(p for positions in group for p in positions)]
+        for ids in by_audience.values() for group in chunks(list(ids.values()), batch_size)
+    ]
+    return [calls] if calls else []
+
+
+class BatchAudienceDestination:
+    vendor: ClassVar[str] = "batch_audience"
+    record_type: ClassVar[type] = AudienceChange
+
+    def __init__(self, name: str, settings: BatchAudienceSettings):
+        self.name, self.settings = name, settings
+        self.batch_size, self.concurrency = settings.batch_size, settings.concurrency
+        self._client = settings.client(name, BatchAudienceClient)
+
+    def prepare(self, record: AudienceChange) -> AudiencePatch:
+        return patch_element(record)
+
+    def key(self, record: AudienceChange) -> str:
+        return record.install_id
+
+    plan_calls = staticmethod(plan_audience_calls)
+
+    def send(self, payloads: list[AudiencePatch]) -> SendResult:
+        audiences = {p.audience for p in payloads}
+        if len(audiences) != 1:
+            raise ValueError(f"one audience per call, got {sorted(audiences)}: plan calls with plan_audience_calls")
+        (audience,) = audiences
+        token = self._client.get().update(audience, last_action_per_id([p.element for p in payloads]))
+        return SendResult(token=token, token_kind=INDEXING, context={"audience": audience})
+
+    def indexing_state(self, audience: str, token: str) -> str:
+        """IN_PROGRESS or APPLIED, from Batch."""
+        return self._client.get().indexing_state(audience, token)
