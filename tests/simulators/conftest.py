@@ -1,10 +1,12 @@
 """Running vendor simulators (one per test, so hanging requests cannot leak) and plain `requests` helpers."""
 
+import threading
 from types import SimpleNamespace
 
 import pytest
 import requests
 
+from usersync_dev.simulators import server as server_module
 from usersync_dev.simulators.batch import BatchCustomDataSimulator
 from usersync_dev.simulators.batch_audience import BatchAudienceSimulator
 from usersync_dev.simulators.clevertap import CleverTapSimulator
@@ -19,12 +21,89 @@ KEYS = SimpleNamespace(
     in_account="ACC-IN-0002",
     in_passcode="pass-SECRET-in",
 )
-TIMEOUT = 5
+TIMEOUT = 5  # only so that a broken simulator fails a test instead of hanging it
+
+
+class SimulatorTime:
+    """Stands in for a simulator's clock and waits, so that no test measures wall-clock time.
+
+    Every wait a simulator asks for (latency, a slow or hanging fault) is `_stopping.wait(seconds)` on
+    its stop event, which stop() sets to end them early. This takes that event's place:
+    - `pauses` lists every wait asked for, in order, in seconds;
+    - a wait moves the simulator's clock (`monotonic()`, on which `Call.duration_s` is measured) by
+      its length and returns at once, so a call's `duration_s` is exactly the waits of that call;
+    - after `hold()`, waits block for real instead, on the simulator's own stop event, until
+      `release()` or stop(): a client then sees a real hang. `held` is set once a held wait has begun;
+      `woken` lists, per held wait, whether it was ended early (True) or ran its full length (False).
+    """
+
+    def __init__(self, simulator, monkeypatch):
+        self.now = 0.0
+        self.pauses: list[float] = []
+        self.woken: list[bool] = []
+        self.held = threading.Event()
+        self._hold = False
+        self._event = simulator._stopping
+        self._lock = threading.Lock()
+        monkeypatch.setattr(simulator, "_stopping", self)
+        # the simulators' server reads time.monotonic() only to time its calls
+        monkeypatch.setattr(server_module, "time", SimpleNamespace(monotonic=self.monotonic))
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self.now
+
+    def hold(self) -> None:
+        self._hold = True
+
+    def release(self) -> None:
+        """Ends the held waits, as stop() does (later waits do not block either)."""
+        self._event.set()
+
+    def wait_held(self) -> bool:
+        """Blocks until a held wait has begun; the timeout only keeps a broken test from hanging."""
+        return self.held.wait(TIMEOUT)
+
+    @staticmethod
+    def until(predicate, step=0.01) -> bool:
+        """Polls `predicate` until it holds; gives up after TIMEOUT only so that a broken simulator
+        fails the test instead of hanging it."""
+        for _ in range(int(TIMEOUT / step)):
+            if predicate():
+                return True
+            threading.Event().wait(step)
+        return bool(predicate())
+
+    # -- what the simulator calls on its stop event ----------------------------------------------
+
+    def wait(self, timeout: float) -> bool:
+        with self._lock:
+            self.pauses.append(timeout)
+            if not self._hold:
+                self.now += timeout
+                return self._event.is_set()
+        self.held.set()
+        woken = self._event.wait(timeout)
+        with self._lock:
+            self.woken.append(woken)
+        return woken
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
 
 
 @pytest.fixture
 def keys():
     return KEYS
+
+
+@pytest.fixture
+def simulator_time(monkeypatch):
+    """simulator_time(simulator) -> SimulatorTime: its waits recorded, its clock fake."""
+    return lambda simulator: SimulatorTime(simulator, monkeypatch)
 
 
 @pytest.fixture

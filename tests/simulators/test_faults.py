@@ -1,8 +1,10 @@
-"""Fault injection, chaos mode, latency, the call log and the server's lifecycle, shared by every simulator."""
+"""Fault injection, chaos mode, latency, the call log and the server's lifecycle, shared by every simulator.
+
+No test here measures wall-clock time: `simulator_time` records the waits a simulator asks for and
+times its call log on a fake clock (see conftest.SimulatorTime)."""
 
 import socket
 import threading
-import time
 
 import pytest
 import requests
@@ -60,15 +62,21 @@ def test_clevertap_status_faults_use_its_fail_body(clevertap, upload):
 # -- connection faults ---------------------------------------------------------------------------
 
 
-def test_hang_makes_the_client_time_out_and_applies_nothing(batch_data, data_api):
-    batch_data.inject(Fault.hang(2))
+def test_hang_makes_the_client_time_out_and_applies_nothing(batch_data, data_api, simulator_time):
+    waits = simulator_time(batch_data)
+    waits.hold()  # the hang blocks for real, until released
+    batch_data.inject(Fault.hang(30))
 
-    started = time.monotonic()
     with pytest.raises(requests.ReadTimeout):
         set_nickname(data_api, timeout=(1, 0.2))
 
-    assert time.monotonic() - started < 1
-    assert batch_data.profile("ios", "u") is None
+    # the client gave up on its own read timeout while the hang was still on: a call is logged when it ends
+    assert waits.wait_held() and waits.pauses == [30] and batch_data.calls == []
+    waits.release()
+    assert waits.until(lambda: batch_data.calls)
+    assert [(c.route, c.status, c.items) for c in batch_data.calls] == [("data.single", None, 0)]
+    assert waits.woken == [True]  # ended by the release, not by running its 30 s
+    assert batch_data.profile("ios", "u") is None and batch_data.tokens == []
 
 
 def test_hang_closes_without_an_answer_once_over(batch_data, data_api):
@@ -78,15 +86,15 @@ def test_hang_closes_without_an_answer_once_over(batch_data, data_api):
     assert [(c.route, c.status) for c in batch_data.calls] == [("data.single", None)]
 
 
-def test_slow_answers_late_and_applies(batch_data, data_api):
+def test_slow_answers_late_and_applies(batch_data, data_api, simulator_time):
+    waits = simulator_time(batch_data)
     batch_data.inject(Fault.slow(0.2))
 
-    started = time.monotonic()
     response = set_nickname(data_api)
 
-    assert response.status_code == 200 and time.monotonic() - started >= 0.2
-    assert batch_data.profile("ios", "u") is not None
-    assert batch_data.calls[0].duration_s >= 0.2
+    assert response.status_code == 200 and batch_data.profile("ios", "u") is not None
+    assert waits.pauses == [0.2]  # the answer waited for the fault's 0.2 s ...
+    assert [(c.status, c.items, c.duration_s) for c in batch_data.calls] == [(200, 1, 0.2)]  # ... logged as such
 
 
 def test_drop_closes_the_connection_and_applies_nothing(batch_data, data_api):
@@ -205,15 +213,22 @@ def test_injected_faults_come_before_chaos(batch_data, data_api):
 # -- latency, call log, reset, lifecycle ---------------------------------------------------------
 
 
-def test_latency_is_added_to_every_response(batch_data, data_api):
+def test_latency_is_added_to_every_response(batch_data, data_api, simulator_time):
+    waits = simulator_time(batch_data)
     batch_data.latency_s = 0.1
-    started = time.monotonic()
-    set_nickname(data_api)
-    data_api("GET", "/nowhere")
-    assert time.monotonic() - started >= 0.2
+    batch_data.inject(Fault.status(503))
+
+    statuses = [set_nickname(data_api).status_code, set_nickname(data_api).status_code,
+                data_api("GET", "/nowhere").status_code]
+
+    assert statuses == [503, 200, 404]
+    assert waits.pauses == [0.1] * 3  # a fault's answer, an answer and an unknown route's each waited
+    assert [(c.route, c.duration_s) for c in batch_data.calls] == [
+        ("data.single", pytest.approx(0.1)), ("data.single", pytest.approx(0.1)), ("unknown", pytest.approx(0.1))]
 
 
-def test_the_call_log_holds_route_names_and_no_secret(batch_data, data_api, keys):
+def test_the_call_log_holds_route_names_and_no_secret(batch_data, data_api, keys, simulator_time):
+    simulator_time(batch_data)  # its calls are timed on a fake clock that nothing moves here
     set_nickname(data_api)
     data_api("DELETE", body=["a", "b", "c"])
     set_nickname(data_api, rest_key="bad")
@@ -221,7 +236,7 @@ def test_the_call_log_holds_route_names_and_no_secret(batch_data, data_api, keys
     calls = batch_data.calls
     assert [(c.method, c.route, c.status, c.items) for c in calls] == [
         ("POST", "data.single", 200, 1), ("DELETE", "data.bulk_delete", 200, 3), ("POST", "data.single", 401, 0)]
-    assert all(isinstance(c, Call) and c.duration_s >= 0 for c in calls)
+    assert all(isinstance(c, Call) and c.duration_s == 0 for c in calls)  # no latency, no fault: no wait
     assert keys.rest not in repr(calls) and keys.ios not in repr(calls)
 
 
@@ -243,8 +258,10 @@ def test_simulators_listen_on_loopback_only(batch_data, batch_audience, cleverta
             pass
 
 
-def test_stop_does_not_wait_for_a_hanging_request(keys):
+def test_stop_does_not_wait_for_a_hanging_request(keys, simulator_time):
     simulator = BatchCustomDataSimulator(keys.rest, {keys.ios: "ios"}).start()
+    waits = simulator_time(simulator)
+    waits.hold()  # the hang blocks for real
     simulator.inject(Fault.hang(30))
     errors = []
 
@@ -256,11 +273,11 @@ def test_stop_does_not_wait_for_a_hanging_request(keys):
 
     client = threading.Thread(target=call)
     client.start()
-    time.sleep(0.1)  # the request is now hanging in the server
+    assert waits.wait_held()  # the request is now hanging in the server
 
-    started = time.monotonic()
     simulator.stop()
 
-    assert time.monotonic() - started < 1
     client.join(timeout=5)
+    assert waits.pauses == [30] and waits.woken == [True]  # stop() ended the hang instead of waiting it out
     assert len(errors) == 1 and isinstance(errors[0], requests.ConnectionError)
+    assert [(c.route, c.status) for c in simulator.calls] == [("data.bulk", None)]
