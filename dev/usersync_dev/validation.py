@@ -12,8 +12,9 @@ from itertools import islice
 from dataclasses import dataclass, field
 
 from usersync.delivery.destination import Destination
-from usersync.delivery.outcomes import FailedRecord, RecordRejected
-from usersync.delivery.pipeline import DeliveryReport, route
+from usersync.delivery.outcomes import RecordRejected
+from usersync.failures import FailedRecord
+from usersync.delivery.routing import route
 from usersync.records import SourcedRecord, Unparsable
 
 SLICE = 10_000  # records routed and checked at a time
@@ -43,8 +44,8 @@ def validate(items: Iterable[SourcedRecord | Unparsable], destinations: Mapping[
     counted = _counting(items, report, ignore_named_destinations)
     # A slice at a time, so memory holds one slice of records (and the problems), whatever the file's size.
     while slice_ := list(islice(counted, SLICE)):
-        routing = DeliveryReport()
-        for name, routed in route(slice_, destinations, routing).items():
+        unroutable: list[FailedRecord] = []
+        for name, routed in route(slice_, destinations, unroutable).items():
             destination = destinations[name]
             for item in routed:
                 try:
@@ -55,7 +56,7 @@ def validate(items: Iterable[SourcedRecord | Unparsable], destinations: Mapping[
                 report.accepted[name] += 1
                 if name in keep_for:
                     report.accepted_items.setdefault(name, []).append(item)
-        report.failed.extend(routing.failed)
+        report.failed.extend(unroutable)
     report.failed.sort(key=_position)
     return report
 

@@ -3,12 +3,12 @@
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from usersync import wiring
 from usersync.observability import logger, metrics, tracer
-from usersync.work.deliver import Sync
 
 # Keep the poller busy when a whole batch fails: SQS retries each message on its own.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-sync = Sync.from_environment()
+sync = wiring.deliver()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -4,11 +4,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from usersync.work.deliver_chunk import ChunkRunner
+from usersync import wiring
 from usersync.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-runner = ChunkRunner.from_environment()
+runner = wiring.deliver_chunk()
 
 
 def run_chunk(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str | None:

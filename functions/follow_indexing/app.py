@@ -2,10 +2,10 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from usersync.work.follow_indexing import IndexingFollowUp
+from usersync import wiring
 from usersync.observability import logger, metrics, tracer
 
-follow_up = IndexingFollowUp.from_environment()
+follow_up = wiring.follow_indexing()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -13,7 +13,6 @@ import pytest
 
 from usersync_dev.local.sandbox import CLEVERTAP_ACCOUNT
 from usersync_dev.simulators.server import Fault
-from usersync.work.deliver import SHARED_THROTTLES
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +30,7 @@ SETTINGS = {"batch_size": 50, "timeout_s": 5, "max_attempts": 2, "backoff_base_s
 def test_conservation_under_random_vendor_faults(sandbox):
     names = ("batch_ios", "batch_android", "clevertap")
     sandbox.put_config({"destinations": {n: {**sandbox.config["destinations"][n], **SETTINGS} for n in names}})
-    SHARED_THROTTLES.clear()
+    sandbox.cold_start()  # a new Lambda instance: pacing learnt by earlier tests is gone
     rng = random.Random(20261122)
     counters = [f"k{i}" for i in range(RECORDS // 20)]  # CleverTap users whose points get increments
     sandbox.publish([json.dumps([{"user_id": u, "attributes": {"points": 0}, "destinations": ["clevertap"]}

@@ -8,11 +8,10 @@ import time
 
 import pytest
 
-from usersync.delivery.pipeline import DELIVERY_UNCERTAIN
+from usersync.failures import FailureCode
 from usersync_dev.local.pump import LocalLambdaContext, SqsEventPump, sqs_event
 from usersync_dev.local.sandbox import CLEVERTAP_ACCOUNT
 from usersync_dev.simulators.server import Fault
-from usersync.work.deliver import SHARED_THROTTLES
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +21,7 @@ QUICK_RETRIES = {"backoff_base_s": 0.02, "backoff_max_s": 0.2}
 def only(sandbox, name, **settings):
     """The config with one destination, its settings overridden."""
     sandbox.put_config({"destinations": {name: {**sandbox.config["destinations"][name], **settings}}})
-    SHARED_THROTTLES.clear()
+    sandbox.cold_start()  # a new Lambda instance: pacing learnt by earlier tests is gone
 
 
 def receive(sandbox, count=10):
@@ -60,7 +59,7 @@ def test_a_429_storm_slows_delivery_down_and_everything_is_delivered(sandbox):
     assert stats.failed_messages == 0 and sandbox.failed_records() == []  # slowed down, not failed
     assert sum(c.items for c in calls if c.status == 200) == 400  # each record applied once
     assert all(sandbox.clevertap.profile(CLEVERTAP_ACCOUNT, f"m{m}-{i}") for m in range(8) for i in range(50))
-    throttle = SHARED_THROTTLES.get("clevertap", 8, None)
+    throttle = sandbox.function("deliver").sync.throttles.get("clevertap", 8, None)
     assert throttle.decreases >= 1  # halved (concurrency and rate) at least once
     assert len(throttled) < len(calls) / 2  # it adapted instead of hammering
 
@@ -118,7 +117,7 @@ def test_a_lost_response_after_an_applied_increment_applies_it_once(sandbox):
     assert sandbox.clevertap.profile(CLEVERTAP_ACCOUNT, "bea") == {"plan": "pro"}  # the set was resent
     assert len(sandbox.clevertap.calls) - uploads_before == 2  # the lost call, then bea's set alone
     [failure] = sandbox.failed_records()
-    assert failure["error"]["code"] == DELIVERY_UNCERTAIN and failure["retryable"] is True
+    assert failure["error"]["code"] == FailureCode.DELIVERY_UNCERTAIN and failure["retryable"] is True
     assert failure["record"] == {"user_id": "alan", "attributes": {"points": {"$incr": 5}}}
     assert failure["destination"] == "clevertap" and failure["source"]["message_id"] == message["MessageId"]
 
@@ -172,7 +171,7 @@ def test_a_message_retried_for_one_destination_does_not_resend_to_the_others(san
     sandbox.put_config({"destinations": {
         "batch_ios": sandbox.config["destinations"]["batch_ios"],
         "clevertap": {**sandbox.config["destinations"]["clevertap"], "max_attempts": 1}}})
-    SHARED_THROTTLES.clear()
+    sandbox.cold_start()  # a new Lambda instance: pacing learnt by earlier tests is gone
     sandbox.publish([json.dumps(users("fan", 3))])
     sandbox.clevertap.inject(Fault.status(503))
     stats = pump(sandbox).drain()

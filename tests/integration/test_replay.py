@@ -10,7 +10,7 @@ from usersync_dev.cli import app, commands  # noqa: F401 - registers the command
 from usersync_dev.local.pump import LocalLambdaContext, sqs_event
 from usersync_dev.local.sandbox import default_config
 from usersync_dev.replay import ReplayFilter, replay_body
-from usersync.work.deliver import ORIGINAL_MESSAGE_ID, SHARED_THROTTLES
+from usersync.work.deliver import ORIGINAL_MESSAGE_ID
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -25,7 +25,7 @@ def batch_ios(sandbox, api_key_reference=None):
     if api_key_reference:
         settings["api_key"] = api_key_reference
     sandbox.put_config({"destinations": {"batch_ios": settings}})
-    SHARED_THROTTLES.clear()
+    sandbox.cold_start()  # a new Lambda instance: pacing learnt by earlier tests is gone
 
 
 def test_a_failed_record_is_delivered_by_replay_after_its_destination_config_is_fixed(sandbox):

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from usersync.vendors.base import VendorContext
 from usersync.vendors.batch_audience.destination import BatchAudienceSettings, plan_audience_calls
 from usersync.vendors.batch_audience.mapping import (
     MAX_ATTRIBUTES_PER_ID, MAX_IDS_PER_CALL, AudiencePatch, last_action_per_id, patch_element,
@@ -112,7 +113,7 @@ class FakeAudienceClient:
 
 def destination(batch_size=MAX_IDS_PER_CALL):
     settings = BatchAudienceSettings(type="batch_audience", api_key="k", rest_key="r", batch_size=batch_size)
-    dest = settings.build("audiences")
+    dest = settings.build("audiences", VendorContext())
     fake = FakeAudienceClient()
     dest._client.get = lambda: fake
     return dest, fake

@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 import pytest
 
 from usersync.delivery.outcomes import SendResult, VendorUnavailable
-from usersync.work.deliver_chunk import ChunkDeferred, ChunkJob, ChunkRunner
+from usersync.ingest.chunk_jobs import ChunkJob
+from usersync.work.deliver_chunk import ChunkDeferred, ChunkRunner
 from usersync.ingest.reports import JobReports
 from usersync.records import UserChange
 from usersync.stores.jobs import ROWS, ChunkMark, JobRef

@@ -9,6 +9,7 @@ import requests
 from usersync.vendors.clevertap.client import CleverTapClient, base_url, read_upload_answer
 from usersync.delivery.outcomes import VendorRejected, VendorUnavailable
 from usersync.secrets import Secret
+from usersync.settings import VendorAccessSettings
 
 RECORDS = [{"identity": f"u{i}", "type": "profile", "profileData": {"Gender": "M", "n": i}} for i in range(3)]
 
@@ -109,8 +110,7 @@ def client(answer, region="in1"):
     return CleverTapClient("ACC-1", Secret("passcode-SECRET-1"), region, session=session, timeout_s=5), session
 
 
-def test_the_call_carries_the_documented_headers_and_body(monkeypatch):
-    monkeypatch.delenv("CLEVERTAP_API_URL", raising=False)
+def test_the_call_carries_the_documented_headers_and_body():
     api, session = client(response(200, {"status": "success", "processed": 1, "unprocessed": []}))
     api.upload(RECORDS[:1])
     [(url, kwargs)] = session.requests
@@ -130,16 +130,14 @@ def test_dry_run_adds_dryRun_1():
                                          ("sg1", "https://sg1.api.clevertap.com"), ("us1", "https://us1.api.clevertap.com"),
                                          ("aps3", "https://aps3.api.clevertap.com"),
                                          ("mec1", "https://mec1.api.clevertap.com")])
-def test_regional_hosts(monkeypatch, region, url):
-    monkeypatch.delenv("CLEVERTAP_API_URL", raising=False)
+def test_regional_hosts(region, url):
     assert base_url(region) == url
 
 
-def test_CLEVERTAP_API_URL_replaces_the_host_with_the_region_substituted(monkeypatch):
-    monkeypatch.setenv("CLEVERTAP_API_URL", "http://127.0.0.1:9/{region}/")
-    assert base_url("sg1") == "http://127.0.0.1:9/sg1"
-    monkeypatch.setenv("CLEVERTAP_API_URL", "http://127.0.0.1:9")
-    assert base_url("sg1") == "http://127.0.0.1:9"
+def test_CLEVERTAP_API_URL_replaces_the_host_with_the_region_substituted():
+    endpoints = VendorAccessSettings.from_environment({"CLEVERTAP_API_URL": "http://127.0.0.1:9/{region}/"})
+    assert base_url("sg1", endpoints.vendor_context().endpoints.clevertap) == "http://127.0.0.1:9/sg1"
+    assert base_url("sg1", "http://127.0.0.1:9") == "http://127.0.0.1:9"
 
 
 def test_401_is_a_rejection_that_points_at_the_region():

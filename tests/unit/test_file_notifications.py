@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from usersync.work.deliver_chunk import ChunkJob
+from usersync.ingest.chunk_jobs import ChunkJob
 from usersync.ingest.notifications import NotANotification, ObjectVersion, objects_in_message
-from usersync.ingest.settings import IngestSettings
+from usersync.settings import IngestFileSettings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -62,11 +62,20 @@ def test_the_chunk_job_event_is_a_valid_chunk_job():
     assert job.chunk_id == "usersync-ingest-bucket/incoming/users 2026 été.csv@3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY#0"
 
 
+BASE = {"STATE_TABLE": "t", "DESTINATIONS_CONFIG": "/usersync/destinations", "FAILED_RECORDS_QUEUE_URL": "q",
+        "CHUNK_QUEUE_URL": "c", "IDEMPOTENCY_TABLE": "i"}
+
+
 def test_prefixes_that_would_re_trigger_ingestion_are_refused():
-    assert IngestSettings.from_environment({}).ingest_prefix == "incoming/"
+    assert IngestFileSettings.from_environment(BASE).ingest_prefix == "incoming/"
     with pytest.raises(RuntimeError, match="must not overlap"):
-        IngestSettings.from_environment({"INGEST_PREFIX": "reports/"})
+        IngestFileSettings.from_environment({**BASE, "INGEST_PREFIX": "reports/"})
     with pytest.raises(RuntimeError, match="must not overlap"):
-        IngestSettings.from_environment({"INGEST_PREFIX": "work/in/"})
+        IngestFileSettings.from_environment({**BASE, "INGEST_PREFIX": "work/in/"})
     with pytest.raises(RuntimeError, match="ROWS_PER_CHUNK"):
-        IngestSettings.from_environment({"ROWS_PER_CHUNK": "0"})
+        IngestFileSettings.from_environment({**BASE, "ROWS_PER_CHUNK": "0"})
+
+
+def test_a_missing_variable_is_named_at_cold_start():
+    with pytest.raises(RuntimeError, match="CHUNK_QUEUE_URL"):
+        IngestFileSettings.from_environment({k: v for k, v in BASE.items() if k != "CHUNK_QUEUE_URL"})

@@ -7,7 +7,8 @@ from delivery_fakes import FakeClock, FakeDestination, items, user
 
 from usersync.delivery.ledger import Entry, InMemoryLedger, decode_positions, encode_positions
 from usersync.delivery.outcomes import RecordRejected, SendResult, VendorUnavailable
-from usersync.delivery.pipeline import DELIVERY_UNCERTAIN, DeliveryOptions, deliver, uncertain_entries
+from usersync.failures import FailureCode
+from usersync.delivery.pipeline import DeliveryOptions, deliver, uncertain_entries
 
 
 def incr(uid, by=1):
@@ -69,13 +70,13 @@ def test_a_lost_response_after_an_applied_increment_never_sends_it_again():
     # the increment is failed as uncertain, bob's set is resent at once (it is harmless twice)
     assert [p["id"] for p in dest.calls[0]] == ["alan", "bob"] and dest.calls[1] == [{"id": "bob", "n": 0}]
     [failure] = first.failed
-    assert failure.code == DELIVERY_UNCERTAIN and failure.retryable and failure.raw == incr("alan", 10)
+    assert failure.code == FailureCode.DELIVERY_UNCERTAIN and failure.retryable and failure.raw == incr("alan", 10)
     assert "check the user" in failure.message
     assert first.delivered == {"a": 1} and not first.retries
 
     second = run(records, dest, ledger, owner="invocation-2")  # SQS delivers the message again
     assert len(dest.calls) == 2  # nothing sent
-    assert [f.code for f in second.failed] == [DELIVERY_UNCERTAIN] and second.already_delivered == 1
+    assert [f.code for f in second.failed] == [FailureCode.DELIVERY_UNCERTAIN] and second.already_delivered == 1
 
     ledger.update(settled=uncertain_entries(second.failed))  # what Sync does once it is in the queue
     third = run(records, dest, ledger, owner="invocation-3")

@@ -21,7 +21,9 @@ from usersync_dev.cli import app
 from usersync_dev.cli.console import EXIT_PROBLEMS, EXIT_USAGE, Problem, console, errors, fail, print_problems
 from usersync.config import ConfigError, DestinationsConfig, parse_config
 from usersync.delivery.destination import Destination
-from usersync.delivery.outcomes import FailedRecord
+from usersync.failures import FailedRecord
+from usersync.settings import VendorAccessSettings
+from usersync.vendors.base import VendorContext
 from usersync_dev.local.file_records import plan_local_file
 from usersync.parsing.files import FileRejected
 from usersync.parsing.messages import records_in_message
@@ -94,11 +96,16 @@ def validate(
         raise typer.Exit(EXIT_PROBLEMS)
 
 
+def _vendor_context() -> VendorContext:
+    """Vendors as this machine reaches them: its environment's base URLs and secrets."""
+    return VendorAccessSettings.from_environment().vendor_context()
+
+
 def _destinations(config: Path | None) -> tuple[dict[str, Destination], bool]:
     """(destinations by name, whether they are the built-in ones)."""
     if config is not None:
         try:
-            return parse_config(config.read_text(encoding="utf-8"), origin=str(config)).build(), False
+            return parse_config(config.read_text(encoding="utf-8"), origin=str(config)).build(_vendor_context()), False
         except (ConfigError, OSError, UnicodeDecodeError) as exc:
             fail(str(exc), EXIT_USAGE)
     built: dict[str, Destination] = {}
@@ -107,7 +114,7 @@ def _destinations(config: Path | None) -> tuple[dict[str, Destination], bool]:
             parsed = DestinationsConfig.model_validate({"destinations": {name: settings}})
         except ValueError:
             continue
-        built.update(parsed.build())
+        built.update(parsed.build(_vendor_context()))
     return built, True
 
 
@@ -136,7 +143,7 @@ def _dry_run(config: Path, report: ValidationReport) -> list[FailedRecord]:
     settings = parse_config(config.read_text(encoding="utf-8"), origin=str(config)).destinations
     failed: list[FailedRecord] = []
     for name, items in report.accepted_items.items():
-        destination = settings[name].model_copy(update={"dry_run": True}).build(name)
+        destination = settings[name].model_copy(update={"dry_run": True}).build(name, _vendor_context())
         answer = deliver(items, {name: destination})
         unavailable = [FailedRecord(retry.item.raw, retry.item.source, name, "DRY_RUN_UNAVAILABLE",
                                     f"CleverTap's dryRun did not answer: {retry.reason}", retryable=True)

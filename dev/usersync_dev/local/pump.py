@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -43,16 +44,20 @@ class LocalLambdaContext:
         return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
 
 
-def load_handler(function: str, handler: str = "app.handler") -> Callable[[dict, Any], Any]:
-    """Imports functions/<function>/app.py as Lambda does (its folder is the code root).
+def load_function(function: str, module_name: str = "app") -> ModuleType:
+    """Imports functions/<function>/app.py as Lambda does (its folder is the code root): a cold start.
     Import it after setting the environment: handlers read it at cold start."""
-    module_name, attribute = handler.rsplit(".", 1)
     path = FUNCTIONS_DIR / function / f"{module_name}.py"
     spec = importlib.util.spec_from_file_location(f"usersync_function_{function}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return getattr(module, attribute)
+    return module
+
+
+def load_handler(function: str, handler: str = "app.handler") -> Callable[[dict, Any], Any]:
+    module_name, attribute = handler.rsplit(".", 1)
+    return getattr(load_function(function, module_name), attribute)
 
 
 def _message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as random_secrets
+from types import ModuleType
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
@@ -18,7 +19,7 @@ from aws_lambda_powertools.utilities.parameters import base as parameters_base
 from usersync_dev.simulators.batch import BatchCustomDataSimulator
 from usersync_dev.simulators.batch_audience import BatchAudienceSimulator
 from usersync_dev.simulators.clevertap import CleverTapSimulator
-from usersync_dev.local.pump import REPO_ROOT, LocalLambdaContext, SqsEventPump, load_handler
+from usersync_dev.local.pump import REPO_ROOT, LocalLambdaContext, SqsEventPump, load_function
 from usersync_dev.local.files import LocalFiles
 from usersync_dev.local.stack import LocalAwsStack
 from usersync.stores.tokens import plain
@@ -77,7 +78,7 @@ class LocalSandbox:
         self.clevertap = CleverTapSimulator({CLEVERTAP_ACCOUNT: (self.keys["clevertap_passcode"], CLEVERTAP_REGION)})
         self.resources: dict[str, dict[str, str]] = {}
         self._saved_environ: dict[str, str] | None = None
-        self._handlers: dict[str, Any] = {}
+        self._functions: dict[str, ModuleType] = {}
         self.files = LocalFiles(self)  # S3 files: upload, file and chunk functions, jobs, reports
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -159,10 +160,19 @@ class LocalSandbox:
     def queue_url(self, logical_id: str) -> str:
         return self.resources[logical_id]["url"]
 
+    def function(self, name: str) -> ModuleType:
+        """functions/<name>/app.py, imported once (a warm Lambda) until `cold_start()`."""
+        if name not in self._functions:
+            self._functions[name] = load_function(name)
+        return self._functions[name]
+
     def handler(self, function: str):
-        if function not in self._handlers:
-            self._handlers[function] = load_handler(function)
-        return self._handlers[function]
+        return self.function(function).handler
+
+    def cold_start(self) -> None:
+        """The next invocation of each function starts a new Lambda instance: what a warm one keeps
+        (the pacing learnt from 429s, cached config, clients) is gone."""
+        self._functions.clear()
 
     def publish(self, bodies: list[str], queue: str = "WorkQueue") -> list[str]:
         sqs = self.stack.client("sqs")

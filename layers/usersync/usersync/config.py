@@ -7,19 +7,18 @@ Secrets inside it are references, resolved when first needed (usersync.secrets).
 
 from __future__ import annotations
 
-import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Union
 
 from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from usersync.delivery.destination import Destination
+from usersync.vendors.base import VendorContext
 from usersync.vendors.batch.destination import BatchSettings
 from usersync.vendors.batch_audience.destination import BatchAudienceSettings
 from usersync.vendors.clevertap.destination import CleverTapSettings
-from usersync.delivery.destination import Destination
-from usersync.secrets import CACHE_SECONDS
 
 DestinationSettings = Annotated[Union[BatchSettings, BatchAudienceSettings, CleverTapSettings],
                                 Field(discriminator="type")]
@@ -34,8 +33,9 @@ class DestinationsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     destinations: dict[DestinationName, DestinationSettings] = Field(min_length=1)
 
-    def build(self) -> dict[str, Destination]:
-        return {name: settings.build(name) for name, settings in self.destinations.items()}
+    def build(self, context: VendorContext | None = None) -> dict[str, Destination]:
+        context = context or VendorContext()
+        return {name: settings.build(name, context) for name, settings in self.destinations.items()}
 
 
 def parse_config(text: str, *, origin: str) -> DestinationsConfig:
@@ -48,15 +48,29 @@ def parse_config(text: str, *, origin: str) -> DestinationsConfig:
         raise ConfigError(f"destinations config {origin}: {problems}") from None
 
 
-def load_config(location: str | None = None) -> DestinationsConfig:
-    """`location` (default `$DESTINATIONS_CONFIG`): `file:<path>`, inline JSON, or an SSM parameter name."""
-    location = location or os.environ.get("DESTINATIONS_CONFIG", "")
+def load_config(location: str, *, max_age_s: int = 300) -> DestinationsConfig:
+    """`location`: `file:<path>`, inline JSON, or an SSM parameter name (cached `max_age_s`)."""
     if not location:
-        raise ConfigError("DESTINATIONS_CONFIG is not set: give a file:<path>, inline JSON or an SSM parameter name")
+        raise ConfigError("no destinations config: give a file:<path>, inline JSON or an SSM parameter name")
     if location.startswith("file:"):
         path = Path(location[5:])
         return parse_config(path.read_text(encoding="utf-8"), origin=str(path))
     if location.lstrip().startswith("{"):
         return parse_config(location, origin="(inline)")
-    text = parameters.get_parameter(location, max_age=CACHE_SECONDS)
+    text = parameters.get_parameter(location, max_age=max_age_s)
     return parse_config(text, origin=f"ssm:{location}")
+
+
+class DestinationsCache:
+    """Builds destinations once per config version: clients and pooled sessions live across invocations."""
+
+    def __init__(self, load: Callable[[], DestinationsConfig], context: VendorContext | None = None):
+        self._load, self._context = load, context or VendorContext()
+        self._config: DestinationsConfig | None = None
+        self._destinations: dict[str, Destination] = {}
+
+    def get(self) -> dict[str, Destination]:
+        config = self._load()
+        if config != self._config:
+            self._config, self._destinations = config, config.build(self._context)
+        return self._destinations

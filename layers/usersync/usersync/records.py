@@ -13,6 +13,8 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
+from usersync.failures import FailureCode
+
 
 # --- operations on one attribute -------------------------------------------------------
 
@@ -253,4 +255,4 @@ class Unparsable:
     source: Source
     reason: str
     field: str | None = None
-    code: str = "INVALID_RECORD"
+    code: FailureCode = FailureCode.INVALID_RECORD

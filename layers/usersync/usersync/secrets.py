@@ -9,14 +9,12 @@ A literal value is accepted only outside Lambda (local runs and the demo).
 from __future__ import annotations
 
 import logging
-import os
 import threading
+from collections.abc import Mapping
 
 from aws_lambda_powertools.utilities import parameters
 
 REDACTED = "***"
-# Parameters caches values this long; a rotated key is picked up within that time.
-CACHE_SECONDS = int(os.environ.get("POWERTOOLS_PARAMETERS_MAX_AGE", "300"))
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -73,23 +71,33 @@ def is_reference(ref: str) -> bool:
     return ref.startswith(("ssm:", "secretsmanager:", "env:"))
 
 
-def resolve(ref: str, *, what: str) -> Secret:
-    """The secret `ref` points at. `what` names it in errors (never the value)."""
-    if ref.startswith("ssm:"):
-        return Secret(parameters.get_parameter(ref[4:], decrypt=True, max_age=CACHE_SECONDS))
-    if ref.startswith("secretsmanager:"):
-        name, _, key = ref[len("secretsmanager:"):].partition("#")
-        if key:
-            document = parameters.get_secret(name, transform="json", max_age=CACHE_SECONDS)
-            if key not in document:
-                raise KeyError(f"{what}: secret {name} has no key {key!r}")
-            return Secret(str(document[key]))
-        return Secret(parameters.get_secret(name, max_age=CACHE_SECONDS))
-    if ref.startswith("env:"):
-        value = os.environ.get(ref[4:])
-        if not value:
-            raise KeyError(f"{what}: environment variable {ref[4:]} is not set")
-        return Secret(value)
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        raise ValueError(f"{what}: in the cloud a secret must be a reference (ssm:, secretsmanager: or env:), not a value")
-    return Secret(ref)
+class SecretResolver:
+    """Resolves secret references. Built by the composition root from the function's settings:
+    `environ` answers `env:` references, `in_lambda` refuses literal values in the cloud, and
+    Powertools Parameters caches what SSM and Secrets Manager answer for `max_age_s`."""
+
+    def __init__(self, *, max_age_s: int = 300, in_lambda: bool = False, environ: Mapping[str, str] | None = None):
+        self.max_age_s, self.in_lambda = max_age_s, in_lambda
+        self._environ = environ if environ is not None else {}
+
+    def resolve(self, ref: str, *, what: str) -> Secret:
+        """The secret `ref` points at. `what` names it in errors (never the value)."""
+        if ref.startswith("ssm:"):
+            return Secret(parameters.get_parameter(ref[4:], decrypt=True, max_age=self.max_age_s))
+        if ref.startswith("secretsmanager:"):
+            name, _, key = ref[len("secretsmanager:"):].partition("#")
+            if key:
+                document = parameters.get_secret(name, transform="json", max_age=self.max_age_s)
+                if key not in document:
+                    raise KeyError(f"{what}: secret {name} has no key {key!r}")
+                return Secret(str(document[key]))
+            return Secret(parameters.get_secret(name, max_age=self.max_age_s))
+        if ref.startswith("env:"):
+            value = self._environ.get(ref[4:])
+            if not value:
+                raise KeyError(f"{what}: environment variable {ref[4:]} is not set")
+            return Secret(value)
+        if self.in_lambda:
+            raise ValueError(f"{what}: in the cloud a secret must be a reference (ssm:, secretsmanager: or env:), "
+                             "not a value")
+        return Secret(ref)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-from usersync.records import Source, SourcedRecord, Unparsable
+from usersync.failures import FailureCode
+from usersync.records import SourcedRecord
 
 
 class RecordRejected(Exception):
     """This record cannot go to this destination as it is (before or after sending).
     Not retryable until someone changes the record or the destination's config."""
 
-    def __init__(self, code: str, message: str, field: str | None = None, *,
+    def __init__(self, code: FailureCode, message: str, field: str | None = None, *,
                  vendor_status: int | None = None, vendor_code: Any = None, retryable: bool = False):
         super().__init__(message)
         self.code, self.message, self.field = code, message, field
@@ -82,46 +82,3 @@ class Delivery:
     token_kind: str
     items: list[SourcedRecord]
     context: dict[str, str] = dataclasses.field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class FailedRecord:
-    """A record that will not be delivered to one destination (or to any, when destination is None),
-    with a reason a person can act on. `envelope()` is the failed-records queue message."""
-    raw: Any
-    source: Source
-    destination: str | None
-    code: str
-    message: str
-    field: str | None = None
-    retryable: bool = False
-    vendor_status: int | None = None
-    vendor_code: Any = None
-    failed_at: str = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-
-    @classmethod
-    def unparsable(cls, bad: Unparsable) -> FailedRecord:
-        return cls(bad.raw, bad.source, None, bad.code, bad.reason, bad.field)
-
-    @classmethod
-    def rejected(cls, item: SourcedRecord, destination: str | None, why: RecordRejected) -> FailedRecord:
-        return cls(item.raw, item.source, destination, why.code, why.message, why.field, why.retryable,
-                   why.vendor_status, why.vendor_code)
-
-    def envelope(self) -> dict[str, Any]:
-        error = {"code": self.code, "message": self.message}
-        if self.field:
-            error["field"] = self.field
-        if self.vendor_status is not None:
-            error["vendor_status"] = self.vendor_status
-        if self.vendor_code is not None:
-            error["vendor_code"] = self.vendor_code
-        return {
-            "version": 1,
-            "record": self.raw,
-            "destination": self.destination,
-            "error": error,
-            "retryable": self.retryable,
-            "source": self.source.as_dict(),
-            "failed_at": self.failed_at,
-        }

@@ -27,15 +27,16 @@ from usersync.delivery.destination import Destination
 from usersync.delivery.ledger import NO_PROGRESS, DeliveryLedger, Entry, Key, Progress, position_of
 from usersync.delivery.outcomes import (
     DRY_RUN,
-    Delivery, FailedRecord, Prepared, RecordRejected, SendResult, VendorRejected, VendorUnavailable,
+    Delivery, Prepared, RecordRejected, SendResult, VendorRejected, VendorUnavailable,
 )
+from usersync.delivery.routing import route
 from usersync.delivery.retries import SYSTEM_CLOCK, Backoff, Clock, Deadline, SharedRandom, may_have_applied
 from usersync.delivery.settings import delivery_settings
 from usersync.delivery.throttle import Throttles
 from usersync.observability import logger, propagate_trace, tracer
-from usersync.records import AudienceChange, Increment, Record, SourcedRecord, Unparsable, UserChange
+from usersync.records import Increment, Record, SourcedRecord, Unparsable, UserChange
+from usersync.failures import FailedRecord, FailureCode
 
-DELIVERY_UNCERTAIN = "DELIVERY_UNCERTAIN"
 CLAIM_MARGIN_S = 5.0  # a claim outlives the invocation's deadline by this much (clock skew)
 
 
@@ -104,50 +105,16 @@ class DeliveryOptions:
     coalesce: bool = True
 
 
-_KIND_NAMES = {UserChange: "user changes", AudienceChange: "audience changes"}
-
-
 def repeatable(record: Record) -> bool:
     """Whether sending the record twice has the effect of sending it once."""
     return not (isinstance(record, UserChange) and any(isinstance(op, Increment) for op in record.attributes.values()))
-
-
-def route(items: Iterable[SourcedRecord | Unparsable], destinations: Mapping[str, Destination],
-          report: DeliveryReport) -> dict[str, list[SourcedRecord]]:
-    """Each record to the destinations it names, or by default to every destination of its kind."""
-    routed: dict[str, list[SourcedRecord]] = {name: [] for name in destinations}
-    for item in items:
-        if isinstance(item, Unparsable):
-            report.failed.append(FailedRecord.unparsable(item))
-            continue
-        record = item.record
-        names = record.destinations or [n for n, d in destinations.items() if isinstance(record, d.record_type)]
-        if not names:
-            report.failed.append(FailedRecord(
-                item.raw, item.source, None, "NO_DESTINATION",
-                f"no destination is configured for {_KIND_NAMES[type(record)]}", retryable=True))
-        for name in names:
-            destination = destinations.get(name)
-            if destination is None:
-                report.failed.append(FailedRecord(
-                    item.raw, item.source, name, "UNKNOWN_DESTINATION",
-                    f"destination {name!r} is not configured (configured: {', '.join(sorted(destinations))})",
-                    "destinations", retryable=True))
-            elif not isinstance(record, destination.record_type):
-                report.failed.append(FailedRecord(
-                    item.raw, item.source, name, "WRONG_DESTINATION_TYPE",
-                    f"destination {name!r} ({destination.vendor}) does not take {_KIND_NAMES[type(record)]}",
-                    "destinations"))
-            else:
-                routed[name].append(item)
-    return routed
 
 
 def deliver(items: Iterable[SourcedRecord | Unparsable], destinations: Mapping[str, Destination],
             options: DeliveryOptions | None = None) -> DeliveryReport:
     options = options or DeliveryOptions()
     report = DeliveryReport()
-    routed = {name: batch for name, batch in route(items, destinations, report).items() if batch}
+    routed = {name: batch for name, batch in route(items, destinations, report.failed).items() if batch}
     if not routed:
         return report
     deadline = options.deadline or Deadline.unlimited(options.clock)
@@ -405,7 +372,7 @@ class _DestinationRun:
         if gave_up:
             message += (f" (rejected in a call of {len(batch)} records; the search for the bad ones stopped "
                         "at its limit: replay them to try again)")
-        why = RecordRejected("VENDOR_REJECTED", message, None, vendor_status=rejection.status,
+        why = RecordRejected(FailureCode.VENDOR_REJECTED, message, None, vendor_status=rejection.status,
                              vendor_code=rejection.code,
                              retryable=gave_up or rejection.is_configuration_problem)
         self._record_rejected(batch, why, record_level=worth_splitting(rejection, 2) and not gave_up)
@@ -442,7 +409,7 @@ class _DestinationRun:
 
     def _uncertain(self, item: SourcedRecord, what: str) -> FailedRecord:
         return FailedRecord(
-            item.raw, item.source, self.name, DELIVERY_UNCERTAIN,
+            item.raw, item.source, self.name, FailureCode.DELIVERY_UNCERTAIN,
             f"{self.name} may have applied this record: {what}. It holds an increment, which usersync "
             "never sends twice on its own: check the user at the vendor, then replay the record if it "
             "was not applied", retryable=True)
@@ -466,7 +433,7 @@ def uncertain_entries(failed: Iterable[FailedRecord]) -> list[Entry]:
     by_key: dict[Key, list[int]] = defaultdict(list)
     for failure in failed:
         position = position_of(failure.source)
-        if failure.code == DELIVERY_UNCERTAIN and failure.destination and position is not None:
+        if failure.code == FailureCode.DELIVERY_UNCERTAIN and failure.destination and position is not None:
             by_key[(failure.source.unit, failure.destination)].append(position)
     return [Entry(unit, destination, tuple(sorted(positions))) for (unit, destination), positions in by_key.items()]
 

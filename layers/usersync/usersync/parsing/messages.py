@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from usersync.records import InvalidRecord, Source, SourcedRecord, Unparsable, parse_record
+from usersync.failures import FailureCode
 
 
 def records_in_message(message_id: str, body: str) -> Iterator[SourcedRecord | Unparsable]:
@@ -15,12 +16,12 @@ def records_in_message(message_id: str, body: str) -> Iterator[SourcedRecord | U
     try:
         decoded: Any = json.loads(body)
     except (json.JSONDecodeError, RecursionError) as exc:
-        yield Unparsable(body, Source("sqs", message_id), f"message body is not JSON: {exc}", code="INVALID_MESSAGE")
+        yield Unparsable(body, Source("sqs", message_id), f"message body is not JSON: {exc}", code=FailureCode.INVALID_MESSAGE)
         return
     if isinstance(decoded, dict) and "records" in decoded and len(decoded) == 1:
         decoded = decoded["records"]
         if not isinstance(decoded, list):
-            yield Unparsable(body, Source("sqs", message_id), "records must be a JSON array", "records", code="INVALID_MESSAGE")
+            yield Unparsable(body, Source("sqs", message_id), "records must be a JSON array", "records", code=FailureCode.INVALID_MESSAGE)
             return
     items = decoded if isinstance(decoded, list) else [decoded]
     for index, raw in enumerate(items):

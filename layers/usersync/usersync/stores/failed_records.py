@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 
-from usersync.delivery.outcomes import FailedRecord
+from usersync.failures import FailedRecord
 from usersync.secrets import redact
 
 SQS_BATCH_ENTRIES = 10

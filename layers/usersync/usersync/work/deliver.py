@@ -13,35 +13,21 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
-from pydantic import Field
 
-from usersync.config import DestinationsConfig, load_config
 from usersync.delivery.destination import Destination
 from usersync.delivery.ledger import DeliveryLedger
 from usersync.delivery.pipeline import DeliveryOptions, DeliveryReport, deliver, uncertain_entries
 from usersync.delivery.retries import Deadline
 from usersync.delivery.throttle import Throttles
-from usersync.environment import FunctionEnvironment
 from usersync.observability import logger, metrics
 from usersync.parsing.messages import records_in_message
 from usersync.stores.failed_records import FailedRecordQueue
-from usersync.stores.ledger import DynamoDBLedger
 from usersync.stores.tokens import TokenStore
 
 # A message `usersync replay` moved back from WorkDeadLetterQueue names its first message id here:
 # the ledger knows the unit by that id, so what was delivered before is not sent again.
 ORIGINAL_MESSAGE_ID = "usersync-original-message-id"
-# Pacing learnt from the vendors (429s) outlives one invocation and one Sync: one per process.
-SHARED_THROTTLES = Throttles()
-
-
-class Settings(FunctionEnvironment):
-    """The function's environment, checked once at cold start."""
-    failed_records_queue_url: str = Field(min_length=1, alias="FAILED_RECORDS_QUEUE_URL")
-    state_table: str = Field(min_length=1, alias="STATE_TABLE")
-    destinations_config: str = Field(min_length=1, alias="DESTINATIONS_CONFIG")
 
 
 class DeliveryDeferred(Exception):
@@ -60,34 +46,14 @@ class SyncOutcome:
             raise DeliveryDeferred("; ".join(sorted(reasons))[:500])
 
 
-class DestinationsCache:
-    """Builds destinations once per config version: clients and pooled sessions live across invocations."""
-
-    def __init__(self, load: Callable[[], DestinationsConfig]):
-        self._load, self._config, self._destinations = load, None, {}
-
-    def get(self) -> dict[str, Destination]:
-        config = self._load()
-        if config != self._config:
-            self._config, self._destinations = config, config.build()
-        return self._destinations
-
-
 class Sync:
     def __init__(self, destinations: Callable[[], Mapping[str, Destination]], tokens: TokenStore,
                  failed: FailedRecordQueue, *, ledger: DeliveryLedger | None = None,
                  throttles: Throttles | None = None):
         self._destinations, self.tokens, self.failed = destinations, tokens, failed
-        self.ledger, self.throttles = ledger, throttles or SHARED_THROTTLES
-
-    @classmethod
-    def from_environment(cls) -> Sync:
-        settings = Settings.from_environment()
-        cache = DestinationsCache(lambda: load_config(settings.destinations_config))
-        dynamodb = boto3.client("dynamodb")  # one client (and connection pool) for tokens and the ledger
-        return cls(cache.get, TokenStore(settings.state_table, client=dynamodb),
-                   FailedRecordQueue(settings.failed_records_queue_url),
-                   ledger=DynamoDBLedger(settings.state_table, client=dynamodb))
+        # Pacing learnt from the vendors (429s) outlives one invocation: the composition root gives
+        # the function one Throttles for its lifetime.
+        self.ledger, self.throttles = ledger, throttles or Throttles()
 
     def run(self, items: Iterable, context: Any = None) -> tuple[DeliveryReport, set[str]]:
         """Deliver parsed items; store tokens and failures. Returns the report and the source

@@ -13,13 +13,14 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from usersync.delivery.destination import Destination
-from usersync.delivery.outcomes import FailedRecord
+from usersync.failures import FailedRecord
 from usersync.delivery.pipeline import DeliveryReport
+from usersync.delivery.routing import targets
+from usersync.delivery.throttle import Throttles
+from usersync.ingest.chunk_jobs import ChunkJob
 from usersync.ingest.reports import JobReports
 from usersync.observability import logger
 from usersync.parsing.files import FileRejected, chunk_records
@@ -29,34 +30,6 @@ from usersync.stores.jobs import DONE, FAILED, ROWS, ChunkMark, JobRef, JobStore
 from usersync.stores.objects import ObjectGone, ObjectStore
 from usersync.stores.tokens import TokenStore
 from usersync.work.deliver import Sync
-
-
-class ChunkJob(BaseModel):
-    """The chunk queue's message: where the chunk's bytes are and how to read them."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: Literal[1] = 1
-    bucket: str
-    key: str
-    job_version: str = Field(description="the job's version identity (versionId or etag-<eTag>)")
-    object_version: str | None = Field(None, description="the S3 VersionId to read (None: unversioned)")
-    index: int = Field(ge=0)
-    of: int = Field(ge=1)
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
-    first_line: int = Field(ge=1)
-    rows: int = Field(ge=0)
-    part: str | None = Field(None, description="a plain copy of the chunk (gzip files), else the object itself")
-    kind: Literal["csv", "jsonl", "json"]
-    header: list[str] | None = None
-
-    @property
-    def ref(self) -> JobRef:
-        return JobRef(self.bucket, self.key, self.job_version)
-
-    @property
-    def chunk_id(self) -> str:
-        return self.ref.chunk_id(self.index)
 
 
 class ChunkDeferred(Exception):
@@ -87,28 +60,13 @@ class _FailureBuffer:
 class ChunkRunner:
     def __init__(self, destinations: Callable[[], Mapping[str, Destination]], tokens: TokenStore,
                  failed: FailedRecordQueue, jobs: JobStore, objects: ObjectStore, reports: JobReports,
-                 ledger: Any = None):
+                 ledger: Any = None, throttles: Throttles | None = None):
         self.destinations, self.tokens, self.failed = destinations, tokens, failed
+        self.throttles = throttles or Throttles()
         self.jobs, self.objects, self.reports = jobs, objects, reports
         # The delivery ledger (per call, per unit = chunk, per destination): what a chunk retried after
         # a crash mid-delivery skips within a destination, e.g. an increment a vendor already applied.
         self.ledger = ledger
-
-    @classmethod
-    def from_environment(cls) -> ChunkRunner:
-        from usersync.config import load_config
-        from usersync.ingest.settings import IngestSettings
-        from usersync.work.deliver import DestinationsCache, Settings
-
-        settings, ingest = Settings.from_environment(), IngestSettings.from_environment()
-        cache = DestinationsCache(lambda: load_config(settings.destinations_config))
-        jobs, objects = JobStore(settings.state_table), ObjectStore()
-        reports = JobReports(jobs, objects, prefix=ingest.reports_prefix, ingest_prefix=ingest.ingest_prefix,
-                             failed_records_queue=settings.failed_records_queue_url)
-        from usersync.stores.ledger import DynamoDBLedger
-
-        return cls(cache.get, TokenStore(settings.state_table), FailedRecordQueue(settings.failed_records_queue_url),
-                   jobs, objects, reports, ledger=DynamoDBLedger(settings.state_table))
 
     def run_message(self, body: str, context: Any = None) -> ChunkOutcome:
         return self.run(ChunkJob.model_validate_json(body), context)
@@ -151,7 +109,8 @@ class ChunkRunner:
             items = [kept for kept in (_remaining(item, pending, configured) for item in items) if kept is not None]
 
         buffer = _FailureBuffer()
-        report, _ = Sync(lambda: pending, self.tokens, buffer, ledger=self.ledger).run(items, context)
+        report, _ = Sync(lambda: pending, self.tokens, buffer, ledger=self.ledger,
+                         throttles=self.throttles).run(items, context)
         retry = {r.destination: r.reason for r in report.retries}
         outcome.retry = retry
         outcome.delivered = report.delivered
@@ -199,11 +158,11 @@ def _remaining(item: SourcedRecord | Unparsable, pending: Mapping[str, Destinati
     if isinstance(item, Unparsable):
         return None
     record = item.record
-    targets = record.destinations or tuple(n for n, d in configured.items() if isinstance(record, d.record_type))
-    left = tuple(name for name in targets if name in pending)
+    named = targets(record, configured)
+    left = tuple(name for name in named if name in pending)
     if not left:
         return None
-    if left == tuple(targets):
+    if left == named:
         return item
     return dataclasses.replace(item, record=record.model_copy(update={"destinations": left}))
 
@@ -225,7 +184,3 @@ def _rows_mark(read: int, failures: list[FailedRecord], configured: Mapping[str,
         destination=ROWS, read=read, rejected=len(everywhere),
         codes=dict(Counter(f.code for f in everywhere + elsewhere)),
         others=dict(Counter(f.destination for f in elsewhere)))
-
-
-def chunk_message(job: ChunkJob) -> str:
-    return job.model_dump_json(exclude_none=True)

@@ -12,22 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import Field
 
-from usersync.config import load_config
 from usersync.delivery.destination import Destination
 from usersync.delivery.outcomes import VendorRejected, VendorUnavailable
-from usersync.environment import FunctionEnvironment
 from usersync.observability import logger, metrics
 from usersync.stores.indexing import APPLIED, ERROR, IN_PROGRESS, IndexingTokens, PendingToken
-from usersync.work.deliver import DestinationsCache
 
 MAX_TOKENS_PER_RUN = 1000  # a run every minute with a 60 s timeout; the rest waits for the next run
-
-
-class Settings(FunctionEnvironment):
-    state_table: str = Field(min_length=1, alias="STATE_TABLE")
-    destinations_config: str = Field(min_length=1, alias="DESTINATIONS_CONFIG")
 
 
 @dataclass(slots=True)
@@ -45,12 +36,6 @@ class FollowUpReport:
 class IndexingFollowUp:
     def __init__(self, destinations: Callable[[], Mapping[str, Destination]], tokens: IndexingTokens):
         self._destinations, self.tokens = destinations, tokens
-
-    @classmethod
-    def from_environment(cls) -> IndexingFollowUp:
-        settings = Settings.from_environment()
-        cache = DestinationsCache(lambda: load_config(settings.destinations_config))
-        return cls(cache.get, IndexingTokens(settings.state_table))
 
     def run(self, limit: int = MAX_TOKENS_PER_RUN, now: Callable[[], datetime] | None = None) -> FollowUpReport:
         now = now or (lambda: datetime.now(timezone.utc))

@@ -16,11 +16,11 @@ from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function,
 )
 
-from usersync.work.deliver_chunk import ChunkJob, chunk_message
+from usersync.ingest.chunk_jobs import ChunkJob, chunk_message
 from usersync.ingest.notifications import ObjectVersion, objects_in_message
 from usersync.ingest.planning import plan_file
 from usersync.ingest.reports import JobReports
-from usersync.ingest.settings import IngestSettings
+from usersync.settings import IngestFileSettings
 from usersync.observability import logger
 from usersync.parsing.files import FileFormat, FileRejected
 from usersync.stores.chunk_queue import ChunkQueue
@@ -32,7 +32,7 @@ IDEMPOTENCY_SECONDS = 7 * 24 * 3600
 
 
 class FileIngest:
-    def __init__(self, settings: IngestSettings, objects: ObjectStore, jobs: JobStore, chunks: ChunkQueue,
+    def __init__(self, settings: IngestFileSettings, objects: ObjectStore, jobs: JobStore, chunks: ChunkQueue,
                  reports: JobReports, idempotency: tuple[DynamoDBPersistenceLayer, IdempotencyConfig] | None = None):
         self.settings, self.objects, self.jobs, self.chunks, self.reports = settings, objects, jobs, chunks, reports
         self.idempotency_config = idempotency[1] if idempotency else None
@@ -42,25 +42,6 @@ class FileIngest:
                 data_keyword_argument="request", persistence_store=persistence, config=config)(self._ingest)
         else:
             self._ingest_once = self._ingest
-
-    @classmethod
-    def from_environment(cls) -> FileIngest:
-        import os
-
-        settings = IngestSettings.from_environment()
-        table = os.environ.get("STATE_TABLE", "")
-        queue = os.environ.get("CHUNK_QUEUE_URL", "")
-        idempotency_table = os.environ.get("IDEMPOTENCY_TABLE", "")
-        missing = [n for n, v in (("STATE_TABLE", table), ("CHUNK_QUEUE_URL", queue),
-                                  ("IDEMPOTENCY_TABLE", idempotency_table)) if not v]
-        if missing:
-            raise RuntimeError(f"usersync is misconfigured: set {', '.join(missing)}")
-        jobs, objects = JobStore(table), ObjectStore()
-        reports = JobReports(jobs, objects, prefix=settings.reports_prefix, ingest_prefix=settings.ingest_prefix,
-                             failed_records_queue=os.environ.get("FAILED_RECORDS_QUEUE_URL"))
-        config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS, raise_on_no_idempotency_key=True)
-        return cls(settings, objects, jobs, ChunkQueue(queue), reports,
-                   (DynamoDBPersistenceLayer(table_name=idempotency_table), config))
 
     def register_lambda_context(self, context: Any) -> None:
         """So an invocation that times out does not leave its objects 'in progress' for good."""

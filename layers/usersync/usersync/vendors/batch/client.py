@@ -3,7 +3,6 @@ and no exception text that could hold one, leaves this module unredacted."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import requests
@@ -11,21 +10,9 @@ import requests
 from usersync.delivery.outcomes import VendorRejected, VendorUnavailable
 from usersync.delivery.retries import may_have_reached_vendor
 from usersync.secrets import Secret, redact
+from usersync.vendors.http import error_of, retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.batch.com"
-
-
-def base_url() -> str:
-    """`BATCH_API_URL` replaces the vendor's base URL (simulators, tests)."""
-    return os.environ.get("BATCH_API_URL", DEFAULT_BASE_URL).rstrip("/")
-
-
-def retry_after_seconds(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 class BatchApi:
@@ -35,7 +22,7 @@ class BatchApi:
                  timeout_s: float, base: str | None = None):
         self._api_key, self._rest_key = api_key, rest_key
         self._session, self._timeout_s = session, timeout_s
-        self._base = base or base_url()
+        self._base = (base or DEFAULT_BASE_URL).rstrip("/")
 
     def call(self, method: str, version: str, path: str, body: Any = None, *, route: str,
              expect: int = 200, params: dict[str, str] | None = None) -> dict[str, Any]:
@@ -54,26 +41,13 @@ class BatchApi:
                 return response.json()
             except ValueError:
                 raise VendorUnavailable(f"Batch {route}: answered {expect} with a body that is not JSON") from None
-        error = _error(response)
+        error = error_of(response)
         if response.status_code == 429 or response.status_code >= 500:
             raise VendorUnavailable(
                 f"Batch {route}: HTTP {response.status_code} {error[0]}: {error[1]}",
                 retry_after_s=retry_after_seconds(response), status=response.status_code,
             )
         raise VendorRejected(response.status_code, error[0], error[1])
-
-
-def _error(response: requests.Response) -> tuple[Any, str]:
-    """(code name, message) from Batch's error body, whatever shape it takes."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.status_code, redact(response.text[:300]) or response.reason
-    if not isinstance(body, dict):
-        return response.status_code, redact(str(body)[:300])
-    code = body.get("error") or body.get("error_code") or body.get("code") or response.status_code
-    message = body.get("error_message") or body.get("message") or ""
-    return code, redact(str(message))
 
 
 class BatchCustomDataClient(BatchApi):

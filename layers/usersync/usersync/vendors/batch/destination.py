@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from usersync.vendors.batch.client import BatchApi, BatchCustomDataClient
-from usersync.vendors.batch.mapping import MAX_BULK_USERS, bulk_element
-from usersync.delivery.destination import LazyClient, pooled_session
 from usersync.delivery.outcomes import SendResult
 from usersync.delivery.settings import DeliverySettings
 from usersync.records import UserChange
-from usersync.secrets import resolve
+from usersync.vendors.base import VendorContext, VendorDestination
+from usersync.vendors.batch.client import BatchApi, BatchCustomDataClient
+from usersync.vendors.batch.mapping import MAX_BULK_USERS, bulk_element
+from usersync.vendors.http import pooled_session
 
 
 class BatchAppSettings(DeliverySettings):
@@ -23,38 +23,30 @@ class BatchAppSettings(DeliverySettings):
     api_key: str = Field(description="reference to the app's API key (Live/Dev/SDK), one app per platform")
     rest_key: str = Field(description="reference to the company REST API key")
 
-    def client(self, name: str, client_type: type[BatchApi]) -> LazyClient:
-        """The app's client, built on first use: its keys are fetched when there is something to send."""
-        return LazyClient(lambda: client_type(
-            resolve(self.api_key, what=f"{name}.api_key"),
-            resolve(self.rest_key, what=f"{name}.rest_key"),
-            session=pooled_session(self.concurrency), timeout_s=self.timeout_s,
-        ))
+    def client(self, name: str, client_type: type[BatchApi], context: VendorContext, base: str | None):
+        """A factory of the app's client: its keys are fetched when there is something to send."""
+        return lambda: client_type(
+            context.secrets.resolve(self.api_key, what=f"{name}.api_key"),
+            context.secrets.resolve(self.rest_key, what=f"{name}.rest_key"),
+            session=pooled_session(self.concurrency), timeout_s=self.timeout_s, base=base,
+        )
 
 
 class BatchSettings(BatchAppSettings):
     type: Literal["batch"]
     batch_size: int = Field(MAX_BULK_USERS, ge=1, le=MAX_BULK_USERS)
 
-    def build(self, name: str) -> BatchCustomDataDestination:
-        return BatchCustomDataDestination(name, self)
+    def build(self, name: str, context: VendorContext) -> BatchCustomDataDestination:
+        return BatchCustomDataDestination(
+            name, self, self.client(name, BatchCustomDataClient, context, context.endpoints.batch))
 
 
-class BatchCustomDataDestination:
-    vendor: ClassVar[str] = "batch"
-    record_type: ClassVar[type] = UserChange
-
-    def __init__(self, name: str, settings: BatchSettings):
-        self.name, self.settings = name, settings
-        self.batch_size, self.concurrency = settings.batch_size, settings.concurrency
-        self._client = settings.client(name, BatchCustomDataClient)
+class BatchCustomDataDestination(VendorDestination):
+    vendor = "batch"
+    record_type = UserChange
 
     def prepare(self, record: UserChange) -> dict[str, Any]:
         return bulk_element(record)
 
-    def key(self, record: UserChange) -> str:
-        return record.user_id
-
     def send(self, payloads: list[dict[str, Any]]) -> SendResult:
         return SendResult(token=self._client.get().bulk_update(payloads))
-

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from usersync.delivery.outcomes import RecordRejected
+from usersync.failures import FailureCode
 from usersync.records import (
     EditTags, Increment, Operation, Remove, ReplaceTags, SetDate, SetUrl, SetValue, UserChange,
 )
@@ -21,7 +22,7 @@ URL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S")
 def check_name(name: str, field: str) -> None:
     if not NAME_PATTERN.fullmatch(name):
         raise RecordRejected(
-            "VENDOR_RULE",
+            FailureCode.VENDOR_RULE,
             f"Batch names must be 1-{MAX_NAME_LENGTH} characters of a-z, 0-9 or _ (no uppercase); "
             f"got {name!r}. Rename it at the source: usersync never renames silently",
             field,
@@ -31,7 +32,7 @@ def check_name(name: str, field: str) -> None:
 def check_url(url: str, field: str) -> None:
     if len(url) > MAX_URL_LENGTH or not URL_PATTERN.match(url):
         raise RecordRejected(
-            "VENDOR_RULE",
+            FailureCode.VENDOR_RULE,
             f"Batch URLs need a scheme followed by :// and at most {MAX_URL_LENGTH} characters",
             field,
         )
@@ -52,11 +53,11 @@ def attribute_entry(name: str, op: Operation, field: str, prefix: str = "u.") ->
     if isinstance(op, Increment):
         verb = "$decr" if op.decrement else "$incr"
         raise RecordRejected(
-            "UNSUPPORTED_OPERATION",
+            FailureCode.UNSUPPORTED_OPERATION,
             f"Batch cannot apply {verb} to '{name}': send the attribute's new value instead",
             field,
         )
-    raise RecordRejected("UNSUPPORTED_OPERATION", f"Batch cannot apply this operation to '{name}'", field)
+    raise RecordRejected(FailureCode.UNSUPPORTED_OPERATION, f"Batch cannot apply this operation to '{name}'", field)
 
 
 def tag_entry(name: str, op: ReplaceTags | EditTags, field: str) -> tuple[str, Any]:

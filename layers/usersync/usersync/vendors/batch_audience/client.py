@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
 from urllib.parse import quote
 
-from usersync.vendors.batch.client import BatchApi, base_url as batch_base_url
 from usersync.delivery.outcomes import VendorRejected, VendorUnavailable
+from usersync.vendors.batch.client import BatchApi
 
 INDEXING_STATES = ("IN_PROGRESS", "APPLIED")
 
 
-def base_url() -> str:
-    """`BATCH_AUDIENCE_API_URL` (local runs, where Custom Audience has its own simulator),
-    else `BATCH_API_URL`, else https://api.batch.com: both APIs live on the same host."""
-    override = os.environ.get("BATCH_AUDIENCE_API_URL")
-    return override.rstrip("/") if override else batch_base_url()
-
-
 class BatchAudienceClient(BatchApi):
-    def __init__(self, *args: Any, **kwargs: Any):
-        kwargs.setdefault("base", base_url())
-        super().__init__(*args, **kwargs)
-
     def update(self, audience: str, elements: list[dict[str, Any]]) -> str:
         """PATCH .../custom-audience/{audience} with up to 10,000 ids; returns the indexing token."""
         try:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from usersync.vendors.batch.destination import BatchAppSettings
-from usersync.vendors.batch_audience.client import BatchAudienceClient
-from usersync.vendors.batch_audience.mapping import MAX_IDS_PER_CALL, AudiencePatch, last_action_per_id, patch_element
 from usersync.delivery.batching import chunks
 from usersync.delivery.outcomes import Prepared, SendResult
 from usersync.records import AudienceChange
+from usersync.vendors.base import VendorContext, VendorDestination
+from usersync.vendors.batch.destination import BatchAppSettings
+from usersync.vendors.batch_audience.client import BatchAudienceClient
+from usersync.vendors.batch_audience.mapping import MAX_IDS_PER_CALL, AudiencePatch, last_action_per_id, patch_element
 
 INDEXING = "indexing"  # token kind: followed up until Batch says APPLIED
 
@@ -21,8 +22,9 @@ class BatchAudienceSettings(BatchAppSettings):
     type: Literal["batch_audience"]
     batch_size: int = Field(MAX_IDS_PER_CALL, ge=1, le=MAX_IDS_PER_CALL, description="install ids per PATCH")
 
-    def build(self, name: str) -> BatchAudienceDestination:
-        return BatchAudienceDestination(name, self)
+    def build(self, name: str, context: VendorContext) -> BatchAudienceDestination:
+        base = context.endpoints.batch_audience or context.endpoints.batch
+        return BatchAudienceDestination(name, self, self.client(name, BatchAudienceClient, context, base))
 
 
 def plan_audience_calls(prepared: Sequence[Prepared], batch_size: int) -> list[list[list[Prepared]]]:
@@ -39,14 +41,9 @@ def plan_audience_calls(prepared: Sequence[Prepared], batch_size: int) -> list[l
     return [calls] if calls else []
 
 
-class BatchAudienceDestination:
-    vendor: ClassVar[str] = "batch_audience"
-    record_type: ClassVar[type] = AudienceChange
-
-    def __init__(self, name: str, settings: BatchAudienceSettings):
-        self.name, self.settings = name, settings
-        self.batch_size, self.concurrency = settings.batch_size, settings.concurrency
-        self._client = settings.client(name, BatchAudienceClient)
+class BatchAudienceDestination(VendorDestination):
+    vendor = "batch_audience"
+    record_type = AudienceChange
 
     def prepare(self, record: AudienceChange) -> AudiencePatch:
         return patch_element(record)

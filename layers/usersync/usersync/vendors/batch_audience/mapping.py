@@ -14,6 +14,7 @@ from typing import Any
 from usersync.vendors.batch.mapping import attribute_entry
 from usersync.delivery.outcomes import RecordRejected
 from usersync.records import AudienceChange, EditTags, Remove, ReplaceTags
+from usersync.failures import FailureCode
 
 MAX_IDS_PER_CALL = 10_000
 MAX_ATTRIBUTES_PER_ID = 15
@@ -35,7 +36,7 @@ class AudiencePatch:
 def check_audience_name(name: str) -> None:
     if not AUDIENCE_NAME_PATTERN.fullmatch(name):
         raise RecordRejected(
-            "VENDOR_RULE",
+            FailureCode.VENDOR_RULE,
             f"Batch audience names are 1-{MAX_AUDIENCE_NAME_LENGTH} characters of A-Z, a-z, 0-9, _ or -; got {name[:60]!r}",
             "audience",
         )
@@ -44,7 +45,7 @@ def check_audience_name(name: str) -> None:
 def _attributes(change: AudienceChange) -> dict[str, Any]:
     if len(change.attributes) > MAX_ATTRIBUTES_PER_ID:
         raise RecordRejected(
-            "VENDOR_RULE",
+            FailureCode.VENDOR_RULE,
             f"Batch takes at most {MAX_ATTRIBUTES_PER_ID} attributes per audience member; got {len(change.attributes)}",
             "attributes",
         )
@@ -53,13 +54,13 @@ def _attributes(change: AudienceChange) -> dict[str, Any]:
         field = f"attributes.{name}"
         if isinstance(op, (ReplaceTags, EditTags)):
             raise RecordRejected(
-                "UNSUPPORTED_OPERATION",
+                FailureCode.UNSUPPORTED_OPERATION,
                 f"Batch audience attributes cannot hold tag collections ('{name}'): put the values in the record's tags",
                 field,
             )
         if isinstance(op, Remove):
             raise RecordRejected(
-                "UNSUPPORTED_OPERATION",
+                FailureCode.UNSUPPORTED_OPERATION,
                 f"an audience member's attributes are set anew with each add: leave '{name}' out instead of null",
                 field,
             )
@@ -74,7 +75,7 @@ def patch_element(change: AudienceChange) -> AudiencePatch:
     if change.action == "remove":
         for field, present in (("attributes", change.attributes), ("tags", change.tags)):
             if present:
-                raise RecordRejected("VENDOR_RULE", f"Batch accepts {field} only with the add action", field)
+                raise RecordRejected(FailureCode.VENDOR_RULE, f"Batch accepts {field} only with the add action", field)
         return AudiencePatch(change.audience, element)
     attributes = _attributes(change)
     if attributes:

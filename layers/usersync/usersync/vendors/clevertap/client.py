@@ -9,7 +9,6 @@ A `fail` body is never taken for a success.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,6 +17,8 @@ import requests
 from usersync.delivery.outcomes import RecordRejected, VendorRejected, VendorUnavailable
 from usersync.delivery.retries import may_have_reached_vendor
 from usersync.secrets import Secret, redact
+from usersync.vendors.http import error_of, retry_after_seconds, short
+from usersync.failures import FailureCode
 
 Region = Literal["eu1", "in1", "sg1", "us1", "aps3", "mec1"]
 REGIONS: tuple[str, ...] = Region.__args__
@@ -30,9 +31,8 @@ CODE_MISSING_IDENTITY = 523
 CODE_SERVER_ERROR = 555  # CleverTap's own failure: the record itself is fine, replay it
 
 
-def base_url(region: str) -> str:
-    """`CLEVERTAP_API_URL`, when set, replaces the regional base (`{region}` in it is substituted)."""
-    override = os.environ.get("CLEVERTAP_API_URL")
+def base_url(region: str, override: str | None = None) -> str:
+    """The account's regional base URL; `override` (a simulator's) replaces it, `{region}` in it substituted."""
     if override:
         return override.rstrip("/").replace("{region}", region)
     if region == DEFAULT_REGION:
@@ -50,10 +50,10 @@ class CleverTapClient:
     """One CleverTap account (id, passcode, region) over a pooled session."""
 
     def __init__(self, account_id: str, passcode: Secret, region: str, *, session: requests.Session,
-                 timeout_s: float):
+                 timeout_s: float, base: str | None = None):
         self.account_id, self.region = account_id, region
         self._passcode, self._session, self._timeout_s = passcode, session, timeout_s
-        self._url = base_url(region) + UPLOAD_PATH
+        self._url = base_url(region, base) + UPLOAD_PATH
 
     def upload(self, records: list[dict[str, Any]], *, dry_run: bool = False) -> UploadAnswer:
         """One call with up to the per-call limit of records; `dry_run` validates without writing."""
@@ -72,10 +72,10 @@ class CleverTapClient:
                                     maybe_applied=may_have_reached_vendor(exc)) from None
         if response.status_code == 200:
             return read_upload_answer(_json(response), records)
-        status, (code, message) = response.status_code, _error(response)
+        status, (code, message) = response.status_code, error_of(response)
         if status == 429 or status >= 500:
             raise VendorUnavailable(f"CleverTap upload: HTTP {status} {code}: {message}",
-                                    retry_after_s=_retry_after(response), status=status)
+                                    retry_after_s=retry_after_seconds(response), status=status)
         if status == 401:
             message = (f"{message or 'Invalid Credentials'}: check the account id, the passcode and the account's "
                        f"region (configured: {self.region}); a wrong region also answers 401")
@@ -85,12 +85,12 @@ class CleverTapClient:
 def read_upload_answer(body: Any, records: list[dict[str, Any]]) -> UploadAnswer:
     """The 200 body -> how many records CleverTap processed and, by position, those it did not."""
     if not isinstance(body, dict) or body.get("status") not in ("success", "partial", "fail"):
-        raise VendorUnavailable(f"CleverTap upload: answered 200 with a body it does not document: {_short(body)}")
+        raise VendorUnavailable(f"CleverTap upload: answered 200 with a body it does not document: {short(body)}")
     status, count = body["status"], len(records)
     unprocessed = body.get("unprocessed") or []
     processed = body.get("processed")
     if not isinstance(unprocessed, list):
-        raise VendorUnavailable(f"CleverTap upload: 'unprocessed' is not a list: {_short(body)}")
+        raise VendorUnavailable(f"CleverTap upload: 'unprocessed' is not a list: {short(body)}")
 
     rejected: dict[int, RecordRejected] = {}
     unmatched = 0
@@ -146,20 +146,20 @@ def _rejection(entry: dict[str, Any], record: dict[str, Any]) -> RecordRejected:
         where = None
     retryable = code == CODE_SERVER_ERROR
     message = f"CleverTap did not process this record: {redact(error)}" + (" (its server error: replay it)" if retryable else "")
-    return RecordRejected("VENDOR_REJECTED", message, where, vendor_status=200, vendor_code=code, retryable=retryable)
+    return RecordRejected(FailureCode.VENDOR_REJECTED, message, where, vendor_status=200, vendor_code=code, retryable=retryable)
 
 
 def _whole_call_rejection(body: dict[str, Any], status: str, unmatched: int) -> RecordRejected:
     if unmatched or status != "fail":
         return RecordRejected(
-            "VENDOR_REJECTED",
+            FailureCode.VENDOR_REJECTED,
             f"CleverTap answered '{status}' with failures usersync could not match to records "
             f"({unmatched} unmatched, processed={body.get('processed')!r}): this record may or may not be applied; "
             "check the profile, then replay",
             vendor_status=200, vendor_code=body.get("code"), retryable=True,
         )
     error = body.get("error") or "CleverTap answered 'fail' without a reason for this record"
-    return RecordRejected("VENDOR_REJECTED", f"CleverTap did not process this record: {redact(str(error))}",
+    return RecordRejected(FailureCode.VENDOR_REJECTED, f"CleverTap did not process this record: {redact(str(error))}",
                           vendor_status=200, vendor_code=body.get("code"))
 
 
@@ -170,24 +170,3 @@ def _json(response: requests.Response) -> Any:
         raise VendorUnavailable("CleverTap upload: answered 200 with a body that is not JSON") from None
 
 
-def _error(response: requests.Response) -> tuple[Any, str]:
-    """(code, message) from CleverTap's error body `{"status": "fail", "error", "code"}`, whatever it holds."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.status_code, redact(response.text[:300]) or response.reason
-    if not isinstance(body, dict):
-        return response.status_code, _short(body)
-    return body.get("code", response.status_code), redact(str(body.get("error") or body.get("message") or ""))
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")  # not documented by CleverTap; honoured when sent
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _short(body: Any) -> str:
-    return redact(json.dumps(body)[:300]) if not isinstance(body, str) else redact(body[:300])

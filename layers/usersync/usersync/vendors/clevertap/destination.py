@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
+from usersync.delivery.outcomes import DRY_RUN, SendResult
+from usersync.delivery.settings import DeliverySettings
+from usersync.records import UserChange
+from usersync.vendors.base import VendorContext, VendorDestination
 from usersync.vendors.clevertap.client import DEFAULT_REGION, CleverTapClient, Region
 from usersync.vendors.clevertap.mapping import (
     DEFAULT_RECORDS_PER_CALL, MAX_CONCURRENT_CALLS, MAX_RECORDS_PER_CALL, upload_record,
 )
-from usersync.delivery.destination import LazyClient, pooled_session
-from usersync.delivery.outcomes import DRY_RUN, SendResult
-from usersync.delivery.settings import DeliverySettings
-from usersync.records import UserChange
-from usersync.secrets import resolve
+from usersync.vendors.http import pooled_session
 
 UPLOAD = "upload"  # token kind (or DRY_RUN): CleverTap returns no token, the call is recorded
 
@@ -31,27 +31,19 @@ class CleverTapSettings(DeliverySettings):
     concurrency: int = Field(3, ge=1, le=MAX_CONCURRENT_CALLS)
     dry_run: bool = Field(False, description="send ?dryRun=1: CleverTap validates, writes nothing")
 
-    def build(self, name: str) -> CleverTapDestination:
-        return CleverTapDestination(name, self)
-
-
-class CleverTapDestination:
-    vendor: ClassVar[str] = "clevertap"
-    record_type: ClassVar[type] = UserChange
-
-    def __init__(self, name: str, settings: CleverTapSettings):
-        self.name, self.settings = name, settings
-        self.batch_size, self.concurrency = settings.batch_size, settings.concurrency
-        self._client = LazyClient(lambda: CleverTapClient(
-            settings.account_id, resolve(settings.passcode, what=f"{name}.passcode"), settings.region,
-            session=pooled_session(settings.concurrency), timeout_s=settings.timeout_s,
+    def build(self, name: str, context: VendorContext) -> CleverTapDestination:
+        return CleverTapDestination(name, self, lambda: CleverTapClient(
+            self.account_id, context.secrets.resolve(self.passcode, what=f"{name}.passcode"), self.region,
+            session=pooled_session(self.concurrency), timeout_s=self.timeout_s, base=context.endpoints.clevertap,
         ))
+
+
+class CleverTapDestination(VendorDestination):
+    vendor = "clevertap"
+    record_type = UserChange
 
     def prepare(self, record: UserChange) -> dict[str, Any]:
         return upload_record(record)
-
-    def key(self, record: UserChange) -> str:
-        return record.user_id
 
     def send(self, payloads: list[dict[str, Any]]) -> SendResult:
         answer = self._client.get().upload(payloads, dry_run=self.settings.dry_run)

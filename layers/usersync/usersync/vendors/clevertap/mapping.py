@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from usersync.delivery.outcomes import RecordRejected
+from usersync.failures import FailureCode
 from usersync.records import (
     EditTags, Increment, Operation, Remove, ReplaceTags, SetDate, SetUrl, SetValue, UserChange,
 )
@@ -45,7 +46,7 @@ def _size(text: str) -> int:
 def _check_value(name: str, value: Any, field: str) -> None:
     if isinstance(value, str) and _size(value) > MAX_VALUE_BYTES:
         raise RecordRejected(
-            "VENDOR_RULE",
+            FailureCode.VENDOR_RULE,
             f"CleverTap values are at most {MAX_VALUE_BYTES} bytes; '{name}' has {_size(value)} (UTF-8)",
             field,
         )
@@ -54,7 +55,7 @@ def _check_value(name: str, value: Any, field: str) -> None:
 def _check_phone(op: Operation, field: str) -> None:
     if not (isinstance(op, SetValue) and isinstance(op.value, str) and PHONE_PATTERN.fullmatch(op.value)):
         raise RecordRejected(
-            "VENDOR_RULE",
+            FailureCode.VENDOR_RULE,
             "CleverTap needs Phone as a string +<country code><number>, digits only (e.g. +14155551234)",
             field,
         )
@@ -77,7 +78,7 @@ def property_value(name: str, op: Operation, field: str) -> Any:
     if isinstance(op, EditTags):
         if op.add and op.remove:
             raise RecordRejected(
-                "UNSUPPORTED_OPERATION",
+                FailureCode.UNSUPPORTED_OPERATION,
                 f"CleverTap takes one operator per property in an upload record: send $add and $remove "
                 f"on '{name}' in two records",
                 field,
@@ -91,19 +92,19 @@ def property_value(name: str, op: Operation, field: str) -> Any:
         if name in DELETABLE_KEYS:
             return {"$delete": 1}
         raise RecordRejected(
-            "UNSUPPORTED_OPERATION",
+            FailureCode.UNSUPPORTED_OPERATION,
             f"CleverTap can remove only {' and '.join(DELETABLE_KEYS)} ($delete); it cannot remove '{name}': "
             "send a value instead, or leave the attribute out of CleverTap's records",
             field,
         )
-    raise RecordRejected("UNSUPPORTED_OPERATION", f"CleverTap cannot apply this operation to '{name}'", field)
+    raise RecordRejected(FailureCode.UNSUPPORTED_OPERATION, f"CleverTap cannot apply this operation to '{name}'", field)
 
 
 def upload_record(change: UserChange) -> dict[str, Any]:
     """The element of `d` for one user: `{"identity", "type": "profile", "profileData"}`."""
     if change.overwrite:
         raise RecordRejected(
-            "UNSUPPORTED_OPERATION",
+            FailureCode.UNSUPPORTED_OPERATION,
             "CleverTap merges profile updates and has no overwrite: send overwrite only to Batch destinations",
             "overwrite",
         )
@@ -112,7 +113,7 @@ def upload_record(change: UserChange) -> dict[str, Any]:
         field = f"attributes.{name}"
         if _size(name) > MAX_KEY_BYTES:
             raise RecordRejected(
-                "VENDOR_RULE",
+                FailureCode.VENDOR_RULE,
                 f"CleverTap property names are at most {MAX_KEY_BYTES} bytes; this one has {_size(name)} (UTF-8)",
                 field,
             )
@@ -122,7 +123,7 @@ def upload_record(change: UserChange) -> dict[str, Any]:
     custom = sum(1 for key in data if is_custom_key(key))
     if custom > MAX_CUSTOM_KEYS:
         raise RecordRejected(
-            "VENDOR_RULE",
+            FailureCode.VENDOR_RULE,
             f"CleverTap accounts hold at most {MAX_CUSTOM_KEYS} custom profile properties; this record alone has {custom}",
             "attributes",
         )

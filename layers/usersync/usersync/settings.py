@@ -1,0 +1,102 @@
+"""Each function's settings, parsed once at cold start from its environment into a pydantic model,
+so a misconfigured function fails at start with a message naming every variable at fault.
+The only place usersync reads the environment; usersync.wiring builds the functions from these."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from usersync.ingest.planning import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_ROWS_PER_CHUNK
+from usersync.secrets import SecretResolver
+from usersync.vendors.base import VendorContext, VendorEndpoints
+
+
+class EnvironmentSettings(BaseModel):
+    """Settings read from environment variables (fields aliased to their names)."""
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Self:
+        try:
+            # An empty variable counts as unset: its field's default applies, or it is reported missing.
+            settings = cls.model_validate({name: value for name, value in environ.items() if value != ""})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{e['loc'][0]}: {e['msg']}" if e["loc"] else e["msg"].removeprefix("Value error, ")
+                for e in exc.errors(include_url=False)
+            )
+            raise RuntimeError(f"usersync is misconfigured: {problems}") from None
+        settings._environ = dict(environ)  # what `env:` secret references read (local runs)
+        return settings
+
+
+class VendorAccessSettings(EnvironmentSettings):
+    """How vendors are reached: their base URLs (set only to point at simulators) and how secret
+    references resolve. The functions and the local command line share it."""
+    batch_api_url: str | None = Field(None, alias="BATCH_API_URL")
+    batch_audience_api_url: str | None = Field(None, alias="BATCH_AUDIENCE_API_URL")
+    clevertap_api_url: str | None = Field(None, alias="CLEVERTAP_API_URL")
+    # Powertools Parameters' own variable: how long config and secrets are cached (a rotated key
+    # is picked up within that time).
+    parameters_max_age_s: int = Field(300, ge=0, alias="POWERTOOLS_PARAMETERS_MAX_AGE")
+    lambda_function_name: str | None = Field(None, alias="AWS_LAMBDA_FUNCTION_NAME",
+                                             description="set by Lambda: secrets must then be references")
+
+    @property
+    def in_lambda(self) -> bool:
+        return bool(self.lambda_function_name)
+
+    def vendor_context(self) -> VendorContext:
+        endpoints = VendorEndpoints(batch=self.batch_api_url, batch_audience=self.batch_audience_api_url,
+                                    clevertap=self.clevertap_api_url)
+        secrets = SecretResolver(max_age_s=self.parameters_max_age_s, in_lambda=self.in_lambda,
+                                 environ=self._environ)
+        return VendorContext(endpoints, secrets)
+
+
+class FunctionSettings(VendorAccessSettings):
+    """What every function shares: the state table, the destinations config and the failed-records queue."""
+    state_table: str = Field(min_length=1, alias="STATE_TABLE")
+    destinations_config: str = Field(min_length=1, alias="DESTINATIONS_CONFIG",
+                                     description="an SSM parameter name, file:<path> or inline JSON")
+    failed_records_queue_url: str = Field(min_length=1, alias="FAILED_RECORDS_QUEUE_URL")
+
+
+class DeliverSettings(FunctionSettings):
+    """DeliverFunction: WorkQueue messages -> vendors."""
+
+
+class FollowIndexingSettings(FunctionSettings):
+    """FollowIndexingFunction: pending Batch Custom Audience indexing tokens -> APPLIED."""
+
+
+class IngestSettings(FunctionSettings):
+    """What both file functions share: where files arrive and what the pipeline writes beside them."""
+    ingest_prefix: str = Field("incoming/", alias="INGEST_PREFIX", description="only keys under it are ingested")
+    reports_prefix: str = Field("reports/", alias="REPORTS_PREFIX")
+    work_prefix: str = Field("work/", alias="WORK_PREFIX", description="plain parts of gzip files")
+
+    @model_validator(mode="after")
+    def _prefixes_do_not_overlap(self) -> Self:
+        prefixes = {self.ingest_prefix, self.reports_prefix, self.work_prefix}
+        if len(prefixes) < 3 or any(a != b and b.startswith(a) for a in prefixes for b in prefixes):
+            raise ValueError("INGEST_PREFIX, REPORTS_PREFIX and WORK_PREFIX must not overlap "
+                             "(what the pipeline writes must never be ingested)")
+        return self
+
+
+class IngestFileSettings(IngestSettings):
+    """IngestFileFunction: S3 notifications -> one streaming pass -> chunk jobs."""
+    chunk_queue_url: str = Field(min_length=1, alias="CHUNK_QUEUE_URL")
+    idempotency_table: str = Field(min_length=1, alias="IDEMPOTENCY_TABLE")
+    rows_per_chunk: int = Field(DEFAULT_ROWS_PER_CHUNK, ge=1, le=1_000_000, alias="ROWS_PER_CHUNK")
+    max_chunk_bytes: int = Field(DEFAULT_MAX_CHUNK_BYTES, ge=1024, le=256 * 1024 * 1024, alias="MAX_CHUNK_BYTES")
+
+
+class DeliverChunkSettings(IngestSettings):
+    """DeliverChunkFunction: one chunk job -> vendors; the last chunk writes the report."""

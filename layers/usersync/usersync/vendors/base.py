@@ -1,0 +1,42 @@
+"""What every vendor destination shares: its name and settings, a client built on first use, and
+what it is built with (the vendors' base URLs and the secret resolver)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from usersync.records import Record
+from usersync.secrets import SecretResolver
+from usersync.vendors.http import LazyClient
+
+
+@dataclass(frozen=True, slots=True)
+class VendorEndpoints:
+    """Base URLs replacing the vendors' own (simulators, tests); None keeps the vendor's."""
+    batch: str | None = None
+    batch_audience: str | None = None  # None: `batch` (both APIs live on one host)
+    clevertap: str | None = None       # a `{region}` in it is replaced by the destination's region
+
+
+@dataclass(frozen=True, slots=True)
+class VendorContext:
+    """What destinations are built with, from the function's settings (usersync.wiring)."""
+    endpoints: VendorEndpoints = field(default_factory=VendorEndpoints)
+    secrets: SecretResolver = field(default_factory=SecretResolver)
+
+
+class VendorDestination:
+    """One configured destination of one vendor: the usersync.delivery.destination.Destination port."""
+    vendor: ClassVar[str]
+    record_type: ClassVar[type]
+
+    def __init__(self, name: str, settings: Any, client: Callable[[], Any]):
+        self.name, self.settings = name, settings
+        self.batch_size, self.concurrency = settings.batch_size, settings.concurrency
+        self._client = LazyClient(client)
+
+    def key(self, record: Record) -> str:
+        """The vendor's user key: one call never carries the same key twice."""
+        return record.user_id
