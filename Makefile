@@ -35,11 +35,11 @@ validate: $(STAMP)
 build: $(STAMP)
 	$(BIN)/sam build
 
-# Every benchmark, then the plots: bench/results/*.json and *.png (a few minutes; README "Performance").
+# Every benchmark, then the plots: bench/results/*.json and *.png (a few minutes; docs/performance.md).
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
-# S3 file ingestion: a 1 GB CSV against a 10 MB one (about 6 minutes here; README "Performance").
+# S3 file ingestion: a 1 GB CSV against a 10 MB one (about 6 minutes here; docs/performance.md).
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py
 

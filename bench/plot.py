@@ -1,4 +1,4 @@
-"""Draws bench/results/*.json as PNGs beside them (the README shows them). Each figure names the
+"""Draws bench/results/*.json as PNGs beside them (docs/performance.md shows them). Each figure names the
 machine and the date of its run."""
 
 from __future__ import annotations

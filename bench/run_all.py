@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other (each in its own process), then the plots.
 
-    .venv/bin/python bench/run_all.py            # the figures the README shows (a few minutes)
+    .venv/bin/python bench/run_all.py            # the figures docs/performance.md shows (a few minutes)
     BENCH_QUICK=1 .venv/bin/python bench/run_all.py   # smaller inputs, to check the scripts
 
 bench/ingest.py (S3 file ingestion through the whole local pipeline) runs here too when present, on

@@ -1,4 +1,4 @@
-"""The record format (SPEC.md) is the public contract: each rule users rely on."""
+"""The record format (docs/record-format.md) is the public contract: each rule users rely on."""
 
 import json
 

@@ -1,4 +1,5 @@
-"""A strict simulator of the Batch.com Custom Data API 1.0, written from the vendor page, not from our client.
+"""A strict simulator of the Batch.com Custom Data API 1.0, written from the vendor page
+(https://doc.batch.com/api/custom-data-api/set-update/), not from our client.
 
 Also home of the Batch bits the Custom Audience simulator shares: authentication, the error table and
 body, strict JSON bodies, attribute names and typed values (dates, URLs).

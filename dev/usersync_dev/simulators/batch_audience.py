@@ -1,4 +1,5 @@
-"""A strict simulator of the Batch.com Custom Audience API 1.1 (install ids), written from the vendor page.
+"""A strict simulator of the Batch.com Custom Audience API 1.1 (install ids), written from the vendor page
+(https://doc.batch.com/developer/api/mep/custom-audience/1.1/update, and .../1.1/get for indexing tokens).
 
 Authentication, errors and attribute values are shared with the Custom Data simulator
 (`usersync_dev.simulators.batch`): the page says the same rules hold.

@@ -1,4 +1,5 @@
-"""A strict simulator of CleverTap's Upload User Profiles API (`POST /1/upload`), written from the vendor page.
+"""A strict simulator of CleverTap's Upload User Profiles API (`POST /1/upload`), written from the vendor page
+(https://developer.clevertap.com/docs/upload-user-profiles-api).
 
 Like CleverTap it answers 200 even when records fail, listing each failed record with a code and a reason.
 """

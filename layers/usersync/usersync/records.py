@@ -1,4 +1,4 @@
-"""The record: one user change as users write it (SPEC.md), parsed into typed operations.
+"""The record: one user change as users write it (docs/record-format.md), parsed into typed operations.
 
 Vendor-neutral on purpose: what each vendor can or cannot apply is decided by its
 mapping module, so one record can reach several vendors with per-destination outcomes.

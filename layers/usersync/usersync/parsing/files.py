@@ -4,7 +4,7 @@ A file is read in chunks (usersync.ingest.planning finds their boundaries); this
 the text of one chunk into records. Every row becomes the same record dict a JSON user would
 write and goes through `parse_record`, so files and SQS messages share one validation path.
 
-CSV (SPEC.md): a header row, `user_id` (or `install_id`, `audience`, `action` for audience
+CSV (docs/record-format.md): a header row, `user_id` (or `install_id`, `audience`, `action` for audience
 files) and one column per attribute, typed by a suffix:
 
     user_id,nickname,age:int,level:float,vip:bool,signup:date,avatar:url,hobbies:tags,points:incr

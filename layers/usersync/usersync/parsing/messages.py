@@ -1,4 +1,4 @@
-"""SQS message bodies: one record, a JSON array of records, or `{"records": [...]}` (SPEC.md)."""
+"""SQS message bodies: one record, a JSON array of records, or `{"records": [...]}` (docs/record-format.md)."""
 
 from __future__ import annotations
 

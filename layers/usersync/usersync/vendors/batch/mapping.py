@@ -1,5 +1,5 @@
 """Record -> Batch Custom Data bulk element, with Batch's rules checked before sending
-(vendor page: batch-custom-data-api.txt), so one bad record never sinks a whole bulk call."""
+(vendor page: https://doc.batch.com/api/custom-data-api/set-update/), so one bad record never sinks a whole bulk call."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Audience change -> Batch Custom Audience 1.1 PATCH element, with the page's rules checked before
-sending (vendor page: batch-custom-audience-api.txt): one bad element would fail a whole call.
+sending (vendor page: https://doc.batch.com/developer/api/mep/custom-audience/1.1/update): one bad element would fail a whole call.
 
     {"audience": "vip_users", "install_id": "8a3c", "action": "add", "attributes": {"tier": "gold"}, "tags": ["beta"]}
     -> PATCH .../custom-audience/vip_users  {"ids": [{"action": "add", "id": "8a3c", "attributes": {"tier": "gold"}, "tags": ["beta"]}]}

@@ -1,5 +1,5 @@
 """Record -> CleverTap upload record, with CleverTap's limits checked before sending
-(vendor page: clevertap-upload-user-profiles-api.txt), so one bad record never costs its neighbours.
+(vendor page: https://developer.clevertap.com/docs/upload-user-profiles-api), so one bad record never costs its neighbours.
 
     {"user_id": "u1", "attributes": {"Customer Type": "Platinum", "DOB": {"$date": 1487576752}}}
     -> {"identity": "u1", "type": "profile", "profileData": {"Customer Type": "Platinum", "DOB": "$D_1487576752"}}
@@ -19,7 +19,7 @@ from usersync.records import (
     EditTags, Increment, Operation, Remove, ReplaceTags, SetDate, SetUrl, SetValue, UserChange,
 )
 
-# The page in vendor-docs says 100 records per call; CleverTap's current docs say 1,000.
+# CleverTap's upload page has said 100 records per call, its current docs 1,000: 100 by default, up to 1,000.
 DEFAULT_RECORDS_PER_CALL = 100
 MAX_RECORDS_PER_CALL = 1_000
 MAX_CONCURRENT_CALLS = 15  # per account; past it CleverTap answers 429 "Too many concurrent requests"
