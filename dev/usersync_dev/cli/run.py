@@ -5,16 +5,23 @@ simulators), publishes the input the way producers do, runs the real handlers on
 would deliver, and prints what happened to every record. Nothing leaves the machine: a
 destinations config you pass keeps its names and settings, and its secrets are replaced by the
 simulators' keys.
+
+With --live no simulator runs: the records are sent to the vendors the config names (their real base
+URLs, unless BATCH_API_URL / BATCH_AUDIENCE_API_URL / CLEVERTAP_API_URL are set), with the config's
+own secrets: env: references from the environment, ssm: and secretsmanager: ones from a secrets file
+(--secrets), stored in the local stack as the cloud holds them (usersync_dev.local.live). Every
+reference is checked before anything runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,6 +31,7 @@ from rich.table import Table
 from usersync_dev.cli import app
 from usersync_dev.cli.console import EXIT_PROBLEMS, EXIT_USAGE, Problem, console, errors, fail, print_problems
 from usersync_dev.cli.target import LOCAL_PORT
+from usersync_dev.local.live import ENV, LiveSetupError, read_secrets_file, references, targets, unresolved
 from usersync.config import ConfigError, parse_config
 
 INGEST_PREFIX = "incoming/"  # the ingest function's default INGEST_PREFIX
@@ -73,7 +81,20 @@ def run(
         "--message", "-m", help="A message body given inline (repeatable).", show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option(
         "--config", "-c", exists=True, dir_okay=False, readable=True,
-        help="Your destinations config: its names and settings are used, its secrets replaced by the simulators' keys.")] = None,
+        help="Your destinations config: its names and settings are used, its secrets replaced by the simulators' "
+             "keys (with --live: used as written).")] = None,
+    live: Annotated[bool, typer.Option(
+        "--live", help="Send the records to the REAL vendors the --config names, with its own secrets: no simulator. "
+                       "BATCH_API_URL, BATCH_AUDIENCE_API_URL, CLEVERTAP_API_URL, if set, replace the vendors' URLs.",
+        rich_help_panel="Live run")] = False,
+    secrets_file: Annotated[Optional[Path], typer.Option(
+        "--secrets", exists=True, dir_okay=False, readable=True, show_default=False,
+        help="With --live: a JSON file mapping each ssm:NAME and secretsmanager:NAME (or NAME#key) reference of the "
+             "config, exactly as written, to its value. env:VAR references are read from the environment.",
+        rich_help_panel="Live run")] = None,
+    failed_out: Annotated[Optional[Path], typer.Option(
+        "--failed-out", dir_okay=False, show_default=False,
+        help="Write every failed-records envelope to this file, one JSON object per line (for scripts).")] = None,
     batch_size: Annotated[int, typer.Option(
         min=1, max=SQS_BATCH, help="SQS messages per deliver invocation (the template's DeliverBatchSize).")] = SQS_BATCH,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (progress goes to stderr).")] = False,
@@ -88,10 +109,22 @@ def run(
     FILEs (.csv, .jsonl, .ndjson, .json, maybe .gz) are dropped in the ingest bucket under incoming/:
     S3 notifies the file function, which plans chunks for the chunk function. With --messages each FILE
     is published to the work queue for the deliver function instead.
-    Exits 0 when every record was delivered, 1 when some failed (the failed-records list says why).
+
+    The vendor simulators answer: nothing leaves the machine. With --live the records are SENT to the real vendors.
+
+    Exits 0 when every record was delivered, 1 when some failed (the failed-records list says why), 2 when it could not run.
     """
     bodies, data_files = _inputs(inputs or [], messages, message or [])
-    destinations = _local_config(config) if config else None
+    if failed_out is not None:
+        _check_writable(failed_out)
+    secrets: dict[str, str] = {}
+    if live:
+        destinations, secrets = _live_config(config, secrets_file)
+    else:
+        if secrets_file is not None:
+            fail("--secrets is for --live runs: without --live the config's secrets are replaced by the simulators' "
+                 "keys", EXIT_USAGE)
+        destinations = _local_config(config) if config else None
 
     from usersync_dev.local.sandbox import LocalSandbox  # moto: imported only when a run starts
 
@@ -99,7 +132,12 @@ def run(
     if not verbose:  # the handlers' logger may exist already (created at import): quiet it too
         from usersync.observability import logger
         logger.setLevel("ERROR")
-    sandbox = LocalSandbox(config=None, environment=quiet)
+    if live:
+        errors.print("[bold yellow]LIVE:[/] records will be SENT to the real vendors: "
+                     + escape(", ".join(str(target) for target in targets(destinations))), soft_wrap=True, emoji=False)
+        sandbox = LocalSandbox(config=destinations, environment=quiet, live=True, secrets=secrets)
+    else:
+        sandbox = LocalSandbox(config=None, environment=quiet)
     if keep:
         from usersync_dev.local.stack import LocalAwsStack
         sandbox.stack = LocalAwsStack(sandbox.stack.template_path, port=port)
@@ -107,10 +145,14 @@ def run(
         sandbox.start()
     except (OSError, SystemExit) as exc:
         fail(f"cannot start the local stack: {exc} (is port {port} taken? choose another with --port)", EXIT_USAGE)
+    except LiveSetupError as exc:  # the local stack refused a secret's name
+        sandbox.stop()
+        _refuse(str(exc))
     try:
-        if destinations is not None:
+        if destinations is not None and not live:
             sandbox.put_config(destinations)
         summary = run_pipeline(sandbox, bodies, data_files, batch_size)
+        written = _write_failed(failed_out, summary.failed) if failed_out is not None else True
         if as_json:
             console.print_json(json.dumps(summary.as_dict(), default=str))
         else:
@@ -119,7 +161,7 @@ def run(
             _serve(sandbox)
     finally:
         sandbox.stop()
-    if not summary.ok:
+    if not summary.ok or not written:
         raise typer.Exit(EXIT_PROBLEMS)
 
 
@@ -149,6 +191,65 @@ def _checked(bodies: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if not body.strip():
             fail(f"{origin}: an SQS message body cannot be empty", EXIT_USAGE)
     return bodies
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before running, not after, when --failed-out cannot be written."""
+    if path.is_dir():
+        _refuse(f"--failed-out {path}: is a folder; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        _refuse(f"--failed-out {path}: the folder {parent} does not exist")
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(parent, os.W_OK):
+        _refuse(f"--failed-out {path}: not writable")
+
+
+def _write_failed(path: Path, envelopes: list[dict[str, Any]]) -> bool:
+    """One failed-records envelope per line, as FailedRecordsQueue holds them (an empty file: none)."""
+    try:
+        with path.open("w", encoding="utf-8") as out:
+            for envelope in envelopes:
+                out.write(json.dumps(envelope, ensure_ascii=False, default=str) + "\n")
+    except OSError as exc:
+        errors.print(f"[bold red]error:[/] --failed-out {escape(str(path))}: {escape(exc.strerror or str(exc))}",
+                     soft_wrap=True)
+        return False
+    return True
+
+
+def _live_config(path: Optional[Path], secrets_file: Optional[Path]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config as written and the secrets file's values, once every reference is known to resolve."""
+    if path is None:
+        fail("--live sends to the vendors your destinations config names: give it with --config FILE", EXIT_USAGE)
+    text = path.read_text(encoding="utf-8")
+    try:
+        parse_config(text, origin=str(path))
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    document = json.loads(text)
+
+    from usersync.secrets import remember
+
+    try:
+        secrets = read_secrets_file(secrets_file) if secrets_file is not None else None
+    except LiveSetupError as exc:
+        _refuse(str(exc))
+    for value in (secrets or {}).values():
+        remember(value)  # redacted from every log line and error from now on, as resolved secrets are
+    for _, reference in references(document):
+        if reference.startswith(ENV) and os.environ.get(reference[len(ENV):]):
+            remember(os.environ[reference[len(ENV):]])
+    problems = unresolved(document, secrets)
+    if problems:
+        _refuse(f"{path}: {len(problems)} secret reference{'s' if len(problems) > 1 else ''} cannot be resolved "
+                "(nothing was run):\n  " + "\n  ".join(problems))
+    return document, secrets or {}
+
+
+def _refuse(message: str) -> NoReturn:
+    """A usage error whose text holds references (`env:X:` is no emoji code, `[#key]` no markup)."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, emoji=False)
+    raise typer.Exit(EXIT_USAGE)
 
 
 def _local_config(path: Path) -> dict[str, Any]:

@@ -2,6 +2,12 @@
 simulators, the destinations config and secrets stored the way the cloud stores them
 (SSM parameter, SecureString secrets), and the real handlers fed by the event pump.
 
+A live sandbox (`live=True`, `usersync run --live`) starts no simulator and points at none: the
+functions reach the vendors the config names, at their real base URLs unless the user's own
+BATCH_API_URL / BATCH_AUDIENCE_API_URL / CLEVERTAP_API_URL say otherwise, with the config's own
+secrets, which `secrets` (reference -> value) puts in moto as the cloud holds them
+(usersync_dev.local.live).
+
 Used by `make demo`, the integration tests and the CLI's local runs.
 """
 
@@ -10,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as random_secrets
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +38,7 @@ CLEVERTAP_ACCOUNT = "TEST-4R6-ZW8-RK7Z"  # an account id is not a secret; its pa
 CLEVERTAP_REGION = "in1"
 AUDIENCE_APP = "ios"
 AUDIENCES = ("vip_users", "beta_testers")  # exist in the iOS app; any other audience is a 404
+VENDOR_URL_VARIABLES = ("BATCH_API_URL", "BATCH_AUDIENCE_API_URL", "CLEVERTAP_API_URL")  # base URL overrides
 
 
 def default_config() -> dict[str, Any]:
@@ -59,23 +67,37 @@ def default_config() -> dict[str, Any]:
 
 
 class LocalSandbox:
-    def __init__(self, config: dict[str, Any] | None = None, environment: dict[str, str] | None = None):
+    def __init__(self, config: dict[str, Any] | None = None, environment: dict[str, str] | None = None, *,
+                 live: bool = False, secrets: Mapping[str, str] | None = None):
+        """`live`: no simulators, the real vendors (or the user's *_API_URL); `config` is then required, and
+        `secrets` maps the config's ssm:/secretsmanager: references to their values, stored in moto."""
+        if live and not config:
+            raise ValueError("a live sandbox needs the destinations config to send to")
+        self.live = live
+        self.initial_config = config
         self.config = config or default_config()
         self.overrides = environment or {}
         self.stack = LocalAwsStack(REPO_ROOT / "template.yaml")
-        # Fresh random keys each run: the tests prove they never leak, whatever they are.
-        self.keys = {f"batch_{app}_api_key": random_secrets.token_hex(16) for app in BATCH_APPS}
-        self.keys["batch_rest_key"] = random_secrets.token_hex(16)
-        self.keys["clevertap_passcode"] = random_secrets.token_hex(16)
-        self.batch = BatchCustomDataSimulator(
-            rest_api_key=self.keys["batch_rest_key"],
-            app_api_keys={self.keys[f"batch_{app}_api_key"]: app for app in BATCH_APPS},
-        )
-        self.batch_audience = BatchAudienceSimulator(
-            rest_api_key=self.keys["batch_rest_key"],
-            app_api_keys={self.keys[f"batch_{app}_api_key"]: app for app in BATCH_APPS},
-        )
-        self.clevertap = CleverTapSimulator({CLEVERTAP_ACCOUNT: (self.keys["clevertap_passcode"], CLEVERTAP_REGION)})
+        self.secrets = dict(secrets or {})
+        self.keys: dict[str, str] = {}
+        self.batch: BatchCustomDataSimulator | None = None
+        self.batch_audience: BatchAudienceSimulator | None = None
+        self.clevertap: CleverTapSimulator | None = None
+        if not live:
+            # Fresh random keys each run: the tests prove they never leak, whatever they are.
+            self.keys = {f"batch_{app}_api_key": random_secrets.token_hex(16) for app in BATCH_APPS}
+            self.keys["batch_rest_key"] = random_secrets.token_hex(16)
+            self.keys["clevertap_passcode"] = random_secrets.token_hex(16)
+            self.batch = BatchCustomDataSimulator(
+                rest_api_key=self.keys["batch_rest_key"],
+                app_api_keys={self.keys[f"batch_{app}_api_key"]: app for app in BATCH_APPS},
+            )
+            self.batch_audience = BatchAudienceSimulator(
+                rest_api_key=self.keys["batch_rest_key"],
+                app_api_keys={self.keys[f"batch_{app}_api_key"]: app for app in BATCH_APPS},
+            )
+            self.clevertap = CleverTapSimulator(
+                {CLEVERTAP_ACCOUNT: (self.keys["clevertap_passcode"], CLEVERTAP_REGION)})
         self.resources: dict[str, dict[str, str]] = {}
         self._saved_environ: dict[str, str] | None = None
         self._functions: dict[str, ModuleType] = {}
@@ -83,11 +105,15 @@ class LocalSandbox:
 
     # --- lifecycle ------------------------------------------------------------------------
 
+    @property
+    def simulators(self) -> list[Any]:
+        """The vendor simulators: none in a live sandbox."""
+        return [s for s in (self.batch, self.batch_audience, self.clevertap) if s is not None]
+
     def start(self) -> LocalSandbox:
         self.stack.start()
-        self.batch.start()
-        self.batch_audience.start()
-        self.clevertap.start()
+        for simulator in self.simulators:
+            simulator.start()
         self._provision()
         self._saved_environ = dict(os.environ)
         os.environ.update(self.environment())
@@ -97,10 +123,9 @@ class LocalSandbox:
     def reset(self, config: dict[str, Any] | None = None) -> None:
         """Back to a fresh stack and simulators (handlers stay loaded, like a warm Lambda)."""
         self.stack.reset()
-        self.batch.reset()
-        self.batch_audience.reset()
-        self.clevertap.reset()
-        self.config = config or default_config()
+        for simulator in self.simulators:
+            simulator.reset()
+        self.config = config or (self.initial_config if self.live else default_config())
         self._provision()
         self._reset_parameter_providers()
 
@@ -109,9 +134,14 @@ class LocalSandbox:
         ssm = self.stack.client("ssm")
         for name, value in self.keys.items():
             ssm.put_parameter(Name=SECRETS_PREFIX + name, Value=value, Type="SecureString", Overwrite=True)
+        if self.secrets:
+            from usersync_dev.local.live import store_secrets
+
+            store_secrets(self.stack, self.secrets)
         self.put_config(self.config)
-        for audience in AUDIENCES:
-            self.batch_audience.create_audience(AUDIENCE_APP, audience)
+        if self.batch_audience is not None:
+            for audience in AUDIENCES:
+                self.batch_audience.create_audience(AUDIENCE_APP, audience)
 
     def stop(self) -> None:
         if self._saved_environ is not None:
@@ -119,9 +149,8 @@ class LocalSandbox:
             os.environ.update(self._saved_environ)
             self._saved_environ = None
         self._reset_parameter_providers()
-        self.batch.stop()
-        self.batch_audience.stop()
-        self.clevertap.stop()
+        for simulator in self.simulators:
+            simulator.stop()
         self.stack.stop()
 
     def __enter__(self) -> LocalSandbox:
@@ -134,12 +163,18 @@ class LocalSandbox:
         env = self.stack.environment()
         env.update(
             DESTINATIONS_CONFIG=CONFIG_PARAMETER,
-            BATCH_API_URL=self.batch.url,
-            BATCH_AUDIENCE_API_URL=self.batch_audience.url,  # its own simulator; one host in the cloud
-            CLEVERTAP_API_URL=f"{self.clevertap.url}/{{region}}",  # the simulator serves /<region>/1/upload
             POWERTOOLS_METRICS_NAMESPACE="UsersyncLocal",
             POWERTOOLS_PARAMETERS_MAX_AGE="0",  # a config change in a test or demo applies at once
         )
+        if self.live:  # the real vendors, or where the user's own variables point (passed through)
+            source = self._saved_environ if self._saved_environ is not None else os.environ
+            env.update((name, source[name]) for name in VENDOR_URL_VARIABLES if source.get(name))
+        else:
+            env.update(
+                BATCH_API_URL=self.batch.url,
+                BATCH_AUDIENCE_API_URL=self.batch_audience.url,  # its own simulator; one host in the cloud
+                CLEVERTAP_API_URL=f"{self.clevertap.url}/{{region}}",  # the simulator serves /<region>/1/upload
+            )
         env.update(self.overrides)
         return env
 
