@@ -82,7 +82,7 @@ def ours(data: bytes, rows_per_chunk: int) -> dict[str, float]:
         t0 = time.perf_counter()
         text = data[chunk.start:chunk.end].decode("utf-8")
         items = list(chunk_records(text, "csv", first_line=chunk.first_line, header=plan.header,
-                                   source_at=lambda line: Source("s3", bucket="b", key="k", line=line, chunk="c")))
+                                   source_at=lambda line, ordinal: Source("s3", bucket="b", key="k", line=line, chunk="c", ordinal=ordinal)))
         t1 = time.perf_counter()
         body = json.dumps({"users": [bulk_element(i.record) for i in items if isinstance(i, SourcedRecord)]})
         t2 = time.perf_counter()

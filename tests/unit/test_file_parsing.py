@@ -9,8 +9,8 @@ from usersync.parsing.files import REMOVE_MARKER, CsvColumns, FileFormat, FileRe
 from usersync.records import Source, SourcedRecord, Unparsable
 
 
-def source_at(line: int) -> Source:
-    return Source("s3", bucket="bucket", key="incoming/users.csv", line=line, chunk="c")
+def source_at(line: int, ordinal: int) -> Source:
+    return Source("s3", bucket="bucket", key="incoming/users.csv", line=line, chunk="c", ordinal=ordinal)
 
 
 def read(text: str, kind: str = "csv", header: list[str] | None = None, first_line: int = 2):

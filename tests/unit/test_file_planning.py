@@ -14,8 +14,8 @@ from usersync.records import Source
 WHERE = "s3://bucket/incoming/file"
 
 
-def source_at(line: int) -> Source:
-    return Source("s3", bucket="bucket", key="k", line=line)
+def source_at(line: int, ordinal: int) -> Source:
+    return Source("s3", bucket="bucket", key="k", line=line, ordinal=ordinal)
 
 
 def records_by_chunk(data: bytes, fmt: FileFormat, rows_per_chunk: int, **kw):

@@ -51,7 +51,7 @@ class LocalFile:
                                            f"({error.reason}): was it changed while being read?") from None
                     yield from chunk_records(
                         text, self.plan.kind, first_line=chunk.first_line, header=self.plan.header,
-                        source_at=lambda line: Source("s3", key=key, line=line))
+                        source_at=lambda line, ordinal: Source("s3", key=key, line=line, ordinal=ordinal))
         finally:
             if self._parts is not None:
                 self._parts.cleanup()

@@ -211,22 +211,29 @@ def parse_record(raw: Any) -> Record:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Where a record came from, precise enough for a person to find it."""
+    """Where a record came from, precise enough for a person to find it, and its identity: the unit
+    SQS or a chunk job retries as a whole, and the record's position in it, stable across retries."""
     kind: Literal["sqs", "s3"]
     message_id: str | None = None   # sqs: the message; s3: None
     index: int | None = None        # sqs: position of the record in the message body
     bucket: str | None = None
     key: str | None = None
-    line: int | None = None         # s3: 1-based line (CSV: line of the row's start)
-    chunk: str | None = None        # s3: the chunk job that read it (see `unit`)
+    line: int | None = None         # s3: 1-based line (CSV: line of the row's start), for people
+    chunk: str | None = None        # s3: the chunk job that read it: bucket/key@version#index
+    ordinal: int | None = None      # s3: 0-based position of the record in its chunk (several may share a line)
 
     @property
     def unit(self) -> str:
-        """The unit SQS or a chunk job retries as a whole: an SQS message, or one chunk of a file.
-        Delivery progress is recorded per unit and destination, so a retry skips what was done."""
+        """The unit SQS or a chunk job retries as a whole: an SQS message, or one chunk of one object
+        version. Delivery progress is recorded per unit and destination, so a retry skips what was done."""
         if self.kind == "sqs":
             return f"sqs:{self.message_id}"
         return f"s3:{self.chunk or f'{self.bucket}/{self.key}'}"
+
+    @property
+    def position(self) -> int | None:
+        """The record's place in its unit: its index in the SQS message, its ordinal in the chunk."""
+        return self.index if self.kind == "sqs" else self.ordinal
 
     def describe(self) -> str:
         if self.kind == "sqs":
@@ -237,6 +244,7 @@ class Source:
         return {k: v for k, v in (
             ("kind", self.kind), ("message_id", self.message_id), ("index", self.index),
             ("bucket", self.bucket), ("key", self.key), ("line", self.line), ("chunk", self.chunk),
+            ("ordinal", self.ordinal),
         ) if v is not None}
 
 

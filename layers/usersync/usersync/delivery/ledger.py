@@ -2,7 +2,7 @@
 SQS message or file chunk never resends a batch a vendor accepted.
 
 A unit (`Source.unit`: `sqs:<message id>` or `s3:<chunk>`) is what SQS or a chunk job retries as a
-whole; a record is known in it by its position (index in the message, line in the file), which
+whole; a record is known in it by its position (index in the message, ordinal in the chunk), which
 stays the same on every retry, whatever else the Lambda batch holds. Each call leaves, per unit,
 an entry: a deterministic batch id (a hash of the unit, the destination and the positions) and
 the positions. The ledger keeps, per (unit, destination):
@@ -32,8 +32,8 @@ Key = tuple[str, str]  # (unit, destination)
 
 
 def position_of(source: Source) -> int | None:
-    """A record's place in its unit: its index in the SQS message, or its line in the file."""
-    return source.index if source.kind == "sqs" else source.line
+    """A record's place in its unit (Source.position): stable across retries, unique in the unit."""
+    return source.position
 
 
 def encode_positions(positions: Iterable[int]) -> str:

@@ -274,7 +274,7 @@ def read_header(line: str, where: str) -> list[str]:
 
 # --- reading a chunk ------------------------------------------------------------------------
 
-SourceAt = Callable[[int], Source]  # line number -> the row's source
+SourceAt = Callable[[int, int], Source]  # (line number, ordinal in the chunk) -> the record's source
 
 
 def _parsed(raw: Any, source: Source) -> SourcedRecord | Unparsable:
@@ -289,7 +289,7 @@ def csv_records(text: str, columns: CsvColumns, first_line: int, source_at: Sour
     """The rows of a CSV chunk (no header): each row's line is the line it starts on."""
     reader = csv.reader(io.StringIO(text, newline="\n"))  # only \n ends a line; \r\n stays one
     offset = first_line
-    consumed = 0
+    consumed = ordinal = 0
     record_of = columns.record
     try:
         for row in reader:
@@ -297,7 +297,8 @@ def csv_records(text: str, columns: CsvColumns, first_line: int, source_at: Sour
             consumed = reader.line_num
             if not row:
                 continue  # a blank line
-            source = source_at(line)
+            source = source_at(line, ordinal)
+            ordinal += 1
             try:
                 raw = record_of(row)
             except CellError as error:
@@ -312,10 +313,12 @@ def csv_records(text: str, columns: CsvColumns, first_line: int, source_at: Sour
 def jsonl_records(text: str, first_line: int, source_at: SourceAt) -> Iterator[SourcedRecord | Unparsable]:
     """One record per line; blank lines are skipped; a line that is not JSON is rejected alone."""
     loads = json.loads
+    ordinal = 0
     for number, line in enumerate(text.split("\n"), start=first_line):
         if not line.strip():
             continue
-        source = source_at(number)
+        source = source_at(number, ordinal)
+        ordinal += 1
         try:
             raw = loads(line)
         except (json.JSONDecodeError, RecursionError) as error:
@@ -347,10 +350,10 @@ def json_array_records(text: str, first_line: int, source_at: SourceAt) -> Itera
     """The elements of a chunk of a JSON array (elements and commas, no brackets)."""
     line, counted_to = first_line, 0
     try:
-        for start, _end, value in json_elements(text):
+        for ordinal, (start, _end, value) in enumerate(json_elements(text)):
             line += text.count("\n", counted_to, start)
             counted_to = start
-            yield _parsed(value, source_at(line))
+            yield _parsed(value, source_at(line, ordinal))
     except json.JSONDecodeError as error:
         raise FileRejected(f"line {first_line + text.count(chr(10), 0, error.pos)}: not valid JSON: {error.msg}") from None
 

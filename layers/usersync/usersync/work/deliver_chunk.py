@@ -100,8 +100,8 @@ class ChunkRunner:
         text = self._read(job)
         chunk_id = job.chunk_id
 
-        def source_at(line: int) -> Source:
-            return Source("s3", bucket=job.bucket, key=job.key, line=line, chunk=chunk_id)
+        def source_at(line: int, ordinal: int) -> Source:
+            return Source("s3", bucket=job.bucket, key=job.key, line=line, chunk=chunk_id, ordinal=ordinal)
 
         items = list(chunk_records(text, job.kind, first_line=job.first_line, source_at=source_at, header=job.header))
         read = len(items)
