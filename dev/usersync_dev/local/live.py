@@ -27,17 +27,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from usersync.secrets import is_reference
+from usersync.settings import VendorAccessSettings
+from usersync.vendors.batch.client import DEFAULT_BASE_URL as BATCH_URL
+from usersync.vendors.clevertap.client import DEFAULT_REGION as CLEVERTAP_DEFAULT_REGION
+from usersync.vendors.clevertap.client import base_url as clevertap_base_url
 
 ENV, SSM, SECRETS_MANAGER = "env:", "ssm:", "secretsmanager:"
 
-# The vendors' own base URLs, as the vendor clients know them (usersync.vendors.*.client), and the
-# variables that replace them, first set wins: only to say where a live run sends before it runs.
-BATCH_URL = "https://api.batch.com"  # Custom Data and Custom Audience alike
-CLEVERTAP_DEFAULT_REGION, CLEVERTAP_DEFAULT_URL = "eu1", "https://api.clevertap.com"  # else <region>.api.clevertap.com
+# The variables that replace a vendor's own base URL (usersync.settings), first set wins: only to say
+# where a live run sends before it runs.
+_ALIAS = {name: field.alias for name, field in VendorAccessSettings.model_fields.items()}
 URL_VARIABLES = {
-    "batch": ("BATCH_API_URL",),
-    "batch_audience": ("BATCH_AUDIENCE_API_URL", "BATCH_API_URL"),
-    "clevertap": ("CLEVERTAP_API_URL",),
+    "batch": (_ALIAS["batch_api_url"],),
+    "batch_audience": (_ALIAS["batch_audience_api_url"], _ALIAS["batch_api_url"]),
+    "clevertap": (_ALIAS["clevertap_api_url"],),
 }
 
 
@@ -175,9 +178,7 @@ def targets(config: Mapping[str, Any], environ: Mapping[str, str] | None = None)
         variables = URL_VARIABLES.get(vendor, ())
         set_by = next((variable for variable in variables if environ.get(variable)), None)
         if vendor == "clevertap":
-            region = settings.get("region") or CLEVERTAP_DEFAULT_REGION
-            url = (environ[set_by].replace("{region}", region) if set_by else
-                   CLEVERTAP_DEFAULT_URL if region == CLEVERTAP_DEFAULT_REGION else f"https://{region}.api.clevertap.com")
+            url = clevertap_base_url(settings.get("region") or CLEVERTAP_DEFAULT_REGION, environ.get(set_by or ""))
         else:
             url = environ[set_by] if set_by else BATCH_URL if vendor in URL_VARIABLES else f"(unknown vendor {vendor!r})"
         found.append(Target(name, vendor, url, set_by))
