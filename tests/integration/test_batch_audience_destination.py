@@ -1,6 +1,8 @@
 """The deliver function -> Batch Custom Audience simulator, and the follow-indexing function until APPLIED."""
 
 import json
+from datetime import datetime
+from decimal import Decimal
 
 import pytest
 
@@ -73,7 +75,10 @@ def test_the_follow_up_asks_until_applied_and_records_the_time_it_took(sandbox):
     assert sandbox.follow_indexing() == {"applied": 1, "in_progress": 0, "errors": 0, "deferred": 0}
     [token] = sandbox.tokens()
     assert token["indexing_state"] == "APPLIED" and "pending_indexing" not in token
-    assert token["applied_at"] >= token["created_at"] and token["indexing_seconds"] >= 0
+    # the time it took: from the call (created_at) to the check that saw APPLIED (applied_at), to the ms
+    assert token["applied_at"] == token["last_checked_at"]
+    took = datetime.fromisoformat(token["applied_at"]) - datetime.fromisoformat(token["created_at"])
+    assert abs(token["indexing_seconds"] - Decimal(str(took.total_seconds()))) <= Decimal("0.001")
     gets = [c for c in sandbox.batch_audience.calls if c.route == "audience.indexing"]
     assert len(gets) == polls + 1
     assert sandbox.follow_indexing()["applied"] == 0  # an applied token is not asked about again
