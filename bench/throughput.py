@@ -99,8 +99,8 @@ BREAKDOWN = [("batch", 100, 4, 4), ("batch", 1000, 4, 2)]
 # Where an invocation's time goes: (label, module, class, methods). Wrapped only where they exist.
 PROBES = [
     ("vendor calls", "usersync.vendors.batch.client", "BatchCustomDataClient", ("bulk_update",)),
-    ("ledger (DynamoDB)", "usersync.stores.ledger", "DynamoDBLedger", ("read", "claim", "release", "update")),
-    ("tokens (DynamoDB)", "usersync.stores.tokens", "TokenStore", ("save", "save_all")),
+    ("ledger and tokens (DynamoDB)", "usersync.stores.ledger", "DynamoDBLedger",
+     ("read", "claim", "release", "update", "accept")),
 ]
 
 

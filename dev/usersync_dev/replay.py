@@ -7,8 +7,9 @@ back to the work queue.
   envelope is deleted only once SQS accepted the new message; one that does not match, or that
   cannot be replayed (a record cut to fit the envelope), stays in the queue.
 - Poison messages (WorkDeadLetterQueue: failed 5 receives as a whole) are moved back to WorkQueue
-  as they are, with their first message id in the `usersync-original-message-id` attribute: the
-  delivery ledger knows them by it, so what they delivered before is not sent again.
+  as they are, with their first message id in the `usersync-original-message-id` attribute, signed
+  (usersync.replays) with the replay key, an SSM SecureString parameter created on first use: the
+  delivery ledger knows them by that id, so what they delivered before is not sent again.
 
 No vendor is called here: the deliver function does that, with its retries, ledger and DLQ.
 """
@@ -16,11 +17,12 @@ No vendor is called here: the deliver function does that, with its retries, ledg
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from usersync.work.deliver import ORIGINAL_MESSAGE_ID
+from usersync.replays import ORIGINAL_MESSAGE_ID, REPLAY_SIGNATURE, signature
 
 SQS_BATCH = 10
 # Messages stay hidden this long while one replay goes through the queue; what it leaves is made
@@ -142,7 +144,22 @@ def replay_failed_records(sqs: Any, failed_queue_url: str, work_queue_url: str, 
     return stats
 
 
-def replay_poison_messages(sqs: Any, dead_letter_queue_url: str, work_queue_url: str,
+def replay_key(ssm: Any, parameter: str) -> str:
+    """The key that signs replayed messages: read from its SSM SecureString parameter, created the
+    first time (random, 256 bits). Only operators who can read it can make a message count as replayed."""
+    try:
+        return ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        pass
+    try:
+        ssm.put_parameter(Name=parameter, Value=secrets.token_hex(32), Type="SecureString", Overwrite=False,
+                          Description="usersync: signs the messages `usersync replay --poison` moves back to WorkQueue")
+    except ssm.exceptions.ParameterAlreadyExists:  # another replay created it first
+        pass
+    return ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+
+
+def replay_poison_messages(sqs: Any, dead_letter_queue_url: str, work_queue_url: str, key: str,
                            on_progress: Callable[[int], None] = lambda n: None, dry_run: bool = False) -> ReplayStats:
     stats = ReplayStats()
 
@@ -156,7 +173,10 @@ def replay_poison_messages(sqs: Any, dead_letter_queue_url: str, work_queue_url:
         for message in messages:
             attributes = {name: {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
                           for name, value in message.get("MessageAttributes", {}).items()}
-            attributes.setdefault(ORIGINAL_MESSAGE_ID, {"DataType": "String", "StringValue": message["MessageId"]})
+            # A message replayed before keeps its first id (and its signature, made with it).
+            original = attributes.get(ORIGINAL_MESSAGE_ID, {}).get("StringValue") or message["MessageId"]
+            attributes[ORIGINAL_MESSAGE_ID] = {"DataType": "String", "StringValue": original}
+            attributes[REPLAY_SIGNATURE] = {"DataType": "String", "StringValue": signature(key, original, message["Body"])}
             moves.append((message, {"MessageBody": message["Body"], "MessageAttributes": attributes}))
         not_sent = _move(sqs, dead_letter_queue_url, work_queue_url, moves)
         stats.replayed += len(moves) - len(not_sent)

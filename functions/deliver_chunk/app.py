@@ -12,7 +12,7 @@ runner = wiring.deliver_chunk()
 
 
 def run_chunk(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str | None:
-    return runner.run_message(record.body, lambda_context).job_state
+    return runner.run_message(record.body, lambda_context, int(record.attributes.approximate_receive_count)).job_state
 
 
 @logger.inject_lambda_context(clear_state=True)

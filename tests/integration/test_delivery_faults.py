@@ -59,7 +59,7 @@ def test_a_429_storm_slows_delivery_down_and_everything_is_delivered(sandbox):
     assert stats.failed_messages == 0 and sandbox.failed_records() == []  # slowed down, not failed
     assert sum(c.items for c in calls if c.status == 200) == 400  # each record applied once
     assert all(sandbox.clevertap.profile(CLEVERTAP_ACCOUNT, f"m{m}-{i}") for m in range(8) for i in range(50))
-    throttle = sandbox.function("deliver").sync.throttles.get("clevertap", 8, None)
+    throttle = sandbox.function("deliver").sync.delivery.throttles.get("clevertap", 8, None)
     assert throttle.decreases >= 1  # halved (concurrency and rate) at least once
     assert len(throttled) < len(calls) / 2  # it adapted instead of hammering
 

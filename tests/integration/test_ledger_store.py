@@ -4,7 +4,9 @@ updates, batched reads."""
 import pytest
 
 from usersync.delivery.ledger import NO_PROGRESS, Entry
+from usersync.delivery.outcomes import Delivery
 from usersync.stores.ledger import DynamoDBLedger
+from usersync.stores.tokens import plain
 
 pytestmark = pytest.mark.integration
 
@@ -19,8 +21,8 @@ def test_accepted_pending_and_settled_entries_round_trip(ledger):
     key = ("sqs:m1", "clevertap")
     first, second = Entry(*key, (0, 1, 2)), Entry(*key, (5,))
     ledger.update(pending=[first, second])
-    ledger.update(accepted=[first], resolved=[first])
-    ledger.update(accepted=[first])  # written twice (a retried write): no change
+    ledger.accept([first], resolved=[first], delivery=receipt("clevertap", None))
+    ledger.accept([first], resolved=[], delivery=receipt("clevertap", None))  # written twice (a retry): no change
     progress = ledger.read([key, ("sqs:other", "clevertap")])
     assert progress[key].accepted == {0, 1, 2} and progress[key].uncertain == {5}
     assert progress[("sqs:other", "clevertap")] == NO_PROGRESS
@@ -47,8 +49,24 @@ def test_an_expired_claim_can_be_taken(sandbox):
     assert later.claim([key], "invocation-b", until_epoch=2_060)[key] is not None
 
 
+def receipt(destination, token, call_id="c1"):
+    return Delivery(destination, "batch", token, "data", [], call_id=call_id)
+
+
+def test_an_accepted_call_writes_its_marks_and_its_token_together(ledger, sandbox):
+    """One transaction per 99 units, the token item in each: the ledger never says accepted without it."""
+    units = [Entry(f"sqs:m{i}", "batch_ios", (0, 1)) for i in range(150)]
+    ledger.accept(units, resolved=[], delivery=receipt("batch_ios", "tok-1"))
+    progress = ledger.read([entry.key for entry in units])
+    assert all(p.accepted == {0, 1} and p.tokens == {"tok-1"} for p in progress.values())
+    items = sandbox.stack.client("dynamodb").scan(TableName=sandbox.resources["StateTable"]["name"])["Items"]
+    tokens = [plain(item) for item in items if item["pk"]["S"] == "TOKEN#batch_ios"]
+    assert [t["token"] for t in tokens] == ["tok-1"]  # one item, however many transactions carried it
+
+
 def test_reads_are_batched_past_100_keys(ledger):
     keys = [(f"sqs:m{i}", "batch_ios") for i in range(150)]
-    ledger.update(accepted=[Entry(unit, destination, (0,)) for unit, destination in keys[::7]])
+    ledger.accept([Entry(unit, destination, (0,)) for unit, destination in keys[::7]], resolved=[],
+                  delivery=receipt("batch_ios", "t"))
     progress = ledger.read(keys)
     assert len(progress) == 150 and sum(1 for p in progress.values() if p.accepted == {0}) == len(keys[::7])

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 from usersync_dev.cli import app, commands  # noqa: F401 - registers the commands
 from usersync_dev.local.pump import LocalLambdaContext, sqs_event
 from usersync_dev.local.sandbox import default_config
-from usersync_dev.replay import ReplayFilter, replay_body
-from usersync.work.deliver import ORIGINAL_MESSAGE_ID
+from usersync_dev.replay import replay_key, ReplayFilter, replay_body
+from usersync.replays import DEFAULT_KEY_PARAMETER, ORIGINAL_MESSAGE_ID, REPLAY_SIGNATURE, signature
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -86,18 +86,45 @@ def test_poison_messages_go_back_to_the_work_queue_under_their_first_id(sandbox)
     assert sandbox.batch.profile("ios", "p")
 
 
+def resend(sandbox, body, attributes):
+    """`body` back on WorkQueue with `attributes`, delivered by the deliver handler at once."""
+    sqs = sandbox.stack.client("sqs")
+    sqs.send_message(QueueUrl=sandbox.queue_url("WorkQueue"), MessageBody=body, MessageAttributes=attributes)
+    messages = sqs.receive_message(QueueUrl=sandbox.queue_url("WorkQueue"), MessageAttributeNames=["All"])["Messages"]
+    event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:usersync-work-queue", "us-east-1")
+    return sandbox.handler("deliver")(event, LocalLambdaContext("usersync-deliver"))
+
+
 def test_a_replayed_message_skips_what_it_delivered_under_its_first_id(sandbox):
     """The ledger knows a unit by its first message id: what was accepted then is not sent again."""
     batch_ios(sandbox)
+    body = json.dumps([{"user_id": "a", "attributes": {"n": 1}}])
+    [first_id] = sandbox.publish([body])
+    sandbox.deliver_pump().drain()
+    key = replay_key(sandbox.stack.client("ssm"), DEFAULT_KEY_PARAMETER)  # what `usersync replay` signs with
+    assert resend(sandbox, body, {
+        ORIGINAL_MESSAGE_ID: {"DataType": "String", "StringValue": first_id},
+        REPLAY_SIGNATURE: {"DataType": "String", "StringValue": signature(key, first_id, body)},
+    }) == {"batchItemFailures": []}
+    assert len(sandbox.batch.calls) == 1  # the first delivery only
+
+
+@pytest.mark.parametrize("signed", ["unsigned", "signed for another body", "key never created"])
+def test_a_forged_original_message_id_is_ignored_and_the_records_delivered(sandbox, signed):
+    """Issue F.7: a producer naming another message's id must not get its records skipped."""
+    batch_ios(sandbox)
     [first_id] = sandbox.publish([json.dumps([{"user_id": "a", "attributes": {"n": 1}}])])
     sandbox.deliver_pump().drain()
-    sqs = sandbox.stack.client("sqs")
-    sqs.send_message(QueueUrl=sandbox.queue_url("WorkQueue"), MessageBody=json.dumps([{"user_id": "a", "attributes": {"n": 1}}]),
-                     MessageAttributes={ORIGINAL_MESSAGE_ID: {"DataType": "String", "StringValue": first_id}})
-    messages = sqs.receive_message(QueueUrl=sandbox.queue_url("WorkQueue"), MessageAttributeNames=["All"])["Messages"]
-    event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:usersync-work-queue", "us-east-1")
-    assert sandbox.handler("deliver")(event, LocalLambdaContext("usersync-deliver")) == {"batchItemFailures": []}
-    assert len(sandbox.batch.calls) == 1  # the first delivery only
+    forged_body = json.dumps([{"user_id": "b", "attributes": {"n": 2}}])
+    attributes = {ORIGINAL_MESSAGE_ID: {"DataType": "String", "StringValue": first_id}}
+    if signed == "signed for another body":
+        key = replay_key(sandbox.stack.client("ssm"), DEFAULT_KEY_PARAMETER)
+        attributes[REPLAY_SIGNATURE] = {"DataType": "String", "StringValue": signature(key, first_id, "[]")}
+    elif signed == "key never created":
+        attributes[REPLAY_SIGNATURE] = {"DataType": "String", "StringValue": "0" * 64}
+    assert resend(sandbox, forged_body, attributes) == {"batchItemFailures": []}
+    assert sandbox.batch.profile("ios", "b") is not None  # delivered as the new message it is
+    assert len(sandbox.batch.calls) == 2
 
 
 def test_a_cut_record_is_not_replayable_and_a_filter_can_keep_to_retryable_ones():

@@ -53,6 +53,9 @@ class FakeDestination:
                 raise RecordRejected("VENDOR_RULE", f"{name} not allowed", f"attributes.{name}")
         return {"id": record.user_id, **{k: _plain(op) for k, op in record.attributes.items()}}
 
+    def prepare_steps(self, record):
+        return [self.prepare(record)]
+
     def key(self, record):
         return record.user_id
 

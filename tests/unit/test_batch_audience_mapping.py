@@ -162,8 +162,8 @@ def test_ten_thousand_ids_make_one_call_and_ten_thousand_and_one_two():
 
 
 def _prepared(install_id, audience="vip"):
-    from usersync.delivery.outcomes import Prepared
-    return Prepared(None, AudiencePatch(audience, {"action": "add", "id": install_id}), install_id)
+    from usersync.delivery.plan import Part
+    return Part(AudiencePatch(audience, {"action": "add", "id": install_id}), install_id, ())
 
 
 def test_send_refuses_a_call_that_mixes_audiences():

@@ -186,9 +186,9 @@ def test_a_200_that_is_not_json_is_retried():
 
 
 def test_records_a_dry_run_accepted_count_as_validated_not_delivered():
-    from usersync.delivery.outcomes import DRY_RUN, Delivery
     from usersync.delivery.pipeline import DeliveryReport
+    from usersync.delivery.settle import Completion
 
-    report = DeliveryReport(deliveries=[Delivery("ct", "clevertap", None, DRY_RUN, [None, None]),
-                                        Delivery("live", "clevertap", None, "upload", [None])])
+    report = DeliveryReport(completions=[Completion("ct", None, dry_run=True), Completion("ct", None, dry_run=True),
+                                         Completion("live", None)])
     assert report.delivered == {"live": 1} and report.validated == {"ct": 2}

@@ -1,9 +1,10 @@
-"""Record -> CleverTap upload record, rule by rule from clevertap-upload-user-profiles-api.txt."""
+"""Record -> CleverTap upload record, rule by rule from the Upload User Profiles page
+(https://developer.clevertap.com/docs/upload-user-profiles-api)."""
 
 import pytest
 
 from usersync.vendors.clevertap.mapping import (
-    MAX_CUSTOM_KEYS, MAX_KEY_BYTES, MAX_VALUE_BYTES, upload_record,
+    MAX_CUSTOM_KEYS, MAX_KEY_BYTES, MAX_VALUE_BYTES, upload_record, upload_steps,
 )
 from usersync.delivery.outcomes import RecordRejected
 from usersync.records import parse_record
@@ -59,10 +60,18 @@ def test_add_and_remove_are_multi_value_operators():
         "Custom Multi Value": {"$add": ["shoes", "bags"]}, "Other": {"$remove": ["hats"]}}
 
 
-def test_add_and_remove_on_one_property_are_two_operators_and_rejected_with_the_way_out():
-    why = rejected({"locations": {"$add": ["Paris"], "$remove": ["Berlin"]}})
-    assert why.code == "UNSUPPORTED_OPERATION" and why.field == "attributes.locations"
-    assert "two records" in why.message
+def test_add_and_remove_on_one_property_go_in_two_steps_the_remove_first():
+    """CleverTap takes one operator per property in a record: the $remove, then the $add (in the
+    user's next call), with the record's other properties in the first step."""
+    steps = upload_steps(parse_record({"user_id": "u", "attributes": {
+        "locations": {"$add": ["Paris"], "$remove": ["Berlin"]}, "Name": "Ada"}}))
+    assert [step["profileData"] for step in steps] == [
+        {"locations": {"$remove": ["Berlin"]}, "Name": "Ada"}, {"locations": {"$add": ["Paris"]}}]
+    assert all(step["identity"] == "u" for step in steps)
+
+
+def test_one_operator_per_property_needs_one_step():
+    assert len(upload_steps(parse_record({"user_id": "u", "attributes": {"a": {"$add": ["x"]}}}))) == 1
 
 
 @pytest.mark.parametrize("op, sent", [({"$incr": 10}, {"$incr": 10}), ({"$decr": 30}, {"$decr": 30}),

@@ -6,7 +6,7 @@ from delivery_fakes import FakeClock, FakeDestination, items, user
 
 from usersync.delivery.outcomes import RecordRejected, SendResult, VendorUnavailable
 from usersync.delivery.pipeline import DeliveryOptions, deliver
-from usersync.work.deliver import _count_per_destination
+from usersync.delivery.service import _count_per_destination
 
 
 def test_each_destination_gets_its_own_metrics_with_a_latency_per_call(capsys, monkeypatch):
@@ -17,7 +17,7 @@ def test_each_destination_gets_its_own_metrics_with_a_latency_per_call(capsys, m
     report = deliver(items(user("u1"), user("u2"), user("u3")), {"a": a, "b": b}, DeliveryOptions(clock=FakeClock()))
     capsys.readouterr()
 
-    _count_per_destination(report, report.failed)
+    _count_per_destination(report)
 
     blobs = {blob["destination"]: blob for blob in map(json.loads, capsys.readouterr().out.splitlines())}
     assert set(blobs) == {"a", "b"}

@@ -10,21 +10,12 @@ from usersync.stores.tokens import TokenStore
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 
 
-class FakeTable:
-    def __init__(self):
-        self.items = []
-
-    def put_item(self, TableName, Item):
-        self.items.append(Item)
-
-
 def test_an_indexing_token_is_saved_pending_with_its_audience_and_a_call_without_token_gets_a_unique_key():
-    table = FakeTable()
-    store = TokenStore("t", client=table)
-    store.save(Delivery("aud", "batch_audience", "tok", "indexing", [], {"audience": "vip"}), now=T0)
-    store.save(Delivery("ct", "clevertap", None, "upload", []), now=T0)
-    store.save(Delivery("ct", "clevertap", None, "upload", []), now=T0)
-    indexing, *uploads = table.items
+    store = TokenStore("t", client=object())
+    indexing, *uploads = [store.item(d, now=T0) for d in (
+        Delivery("aud", "batch_audience", "tok", "indexing", [], {"audience": "vip"}, call_id="1" * 32),
+        Delivery("ct", "clevertap", None, "upload", [], call_id="2" * 32),
+        Delivery("ct", "clevertap", None, "upload", [], call_id="3" * 32))]
     assert indexing["audience"] == {"S": "vip"} and indexing["indexing_state"] == {"S": "PENDING"}
     assert indexing["pending_indexing"] == {"S": "PENDING"}
     assert all("pending_indexing" not in item for item in uploads)

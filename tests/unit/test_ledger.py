@@ -8,7 +8,8 @@ from delivery_fakes import FakeClock, FakeDestination, items, user
 from usersync.delivery.ledger import Entry, InMemoryLedger, decode_positions, encode_positions
 from usersync.delivery.outcomes import RecordRejected, SendResult, VendorUnavailable
 from usersync.failures import FailureCode
-from usersync.delivery.pipeline import DeliveryOptions, deliver, uncertain_entries
+from usersync.delivery.pipeline import DeliveryOptions, deliver
+from usersync.delivery.service import settled_entries
 
 
 def incr(uid, by=1):
@@ -78,7 +79,7 @@ def test_a_lost_response_after_an_applied_increment_never_sends_it_again():
     assert len(dest.calls) == 2  # nothing sent
     assert [f.code for f in second.failed] == [FailureCode.DELIVERY_UNCERTAIN] and second.already_delivered == 1
 
-    ledger.update(settled=uncertain_entries(second.failed))  # what Sync does once it is in the queue
+    ledger.update(settled=settled_entries(second.failed))  # what the service does once it is in the queue
     third = run(records, dest, ledger, owner="invocation-3")
     assert not third.failed and third.already_reported == 1 and len(dest.calls) == 2
 
@@ -118,20 +119,19 @@ def test_without_increments_nothing_is_claimed():
 
 
 class SlowLedger(InMemoryLedger):
-    """Accepted writes take a while (and may fail): they run off the calls' path."""
+    """Accepted writes take a while (and may fail)."""
 
     def __init__(self, fail=False):
         super().__init__()
         self.fail = fail
 
-    def update(self, *, accepted=(), **changes):
-        if accepted:
-            import time
+    def accept(self, accepted, **changes):
+        import time
 
-            time.sleep(0.05)
-            if self.fail:
-                raise RuntimeError("DynamoDB is down")
-        super().update(accepted=accepted, **changes)
+        time.sleep(0.05)
+        if self.fail:
+            raise RuntimeError("DynamoDB is down")
+        super().accept(accepted, **changes)
 
 
 def test_every_accepted_entry_is_in_the_ledger_when_deliver_returns():

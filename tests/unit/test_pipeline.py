@@ -2,8 +2,8 @@
 
 from delivery_fakes import FakeClock, FakeDestination, items, user
 
-from usersync.delivery.batching import generations
-from usersync.delivery.outcomes import Prepared, RecordRejected, SendResult, VendorRejected, VendorUnavailable
+from usersync.delivery.outcomes import RecordRejected, SendResult, VendorRejected, VendorUnavailable
+from usersync.delivery.plan import Part, generations
 from usersync.delivery.pipeline import DeliveryOptions, deliver
 
 
@@ -22,7 +22,7 @@ def test_a_user_appears_once_per_call_and_its_changes_stay_in_order():
 
 
 def test_generations_chunk_each_wave():
-    prepared = [Prepared(None, i, key) for i, key in enumerate("aabca")]
+    prepared = [Part(i, key, ()) for i, key in enumerate("aabca")]
     waves = generations(prepared, batch_size=2)
     assert [[[p.payload for p in b] for b in wave] for wave in waves] == [[[0, 2], [3]], [[1]], [[4]]]
 

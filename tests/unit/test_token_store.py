@@ -1,57 +1,31 @@
-"""Saving a run's tokens with BatchWriteItem: 25 to a request, unprocessed items retried."""
+"""The token item of an accepted call: what it records, and a sort key that is stable for one call
+(the ledger may write it in several transactions) and unique across calls."""
 
 from datetime import datetime, timezone
 
-import pytest
-
 from usersync.delivery.outcomes import Delivery
-from usersync.stores import tokens as tokens_module
-from usersync.stores.tokens import TokenStore
+from usersync.records import Source, SourcedRecord, parse_record
+from usersync.stores.tokens import TokenStore, plain
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 
 
-class FakeBatchTable:
-    """Leaves the first item of a request unprocessed `stubborn` times, then takes everything."""
-
-    def __init__(self, stubborn=0):
-        self.stubborn, self.requests, self.items = stubborn, [], []
-
-    def batch_write_item(self, RequestItems):
-        (table, requests), = RequestItems.items()
-        self.requests.append(len(requests))
-        if self.stubborn:
-            self.stubborn -= 1
-            requests, unprocessed = requests[1:], {table: requests[:1]}
-        else:
-            unprocessed = {}
-        self.items.extend(r["PutRequest"]["Item"] for r in requests)
-        return {"UnprocessedItems": unprocessed}
+def item(delivery):
+    return plain(TokenStore("t", client=object()).item(delivery, now=T0))
 
 
-def deliveries(n):
-    return [Delivery("ct", "clevertap", None, "upload", []) for _ in range(n)]
+def record(index):
+    return SourcedRecord(parse_record({"user_id": f"u{index}"}), {}, Source("sqs", "m1", index=index))
 
 
-@pytest.fixture(autouse=True)
-def no_sleep(monkeypatch):
-    monkeypatch.setattr(tokens_module.time, "sleep", lambda s: None)
+def test_a_token_item_names_the_call_not_its_secrets():
+    saved = item(Delivery("batch_ios", "batch", "tok-1", "data", [record(0), record(1)], call_id="c" * 32))
+    assert saved["pk"] == "TOKEN#batch_ios" and saved["sk"] == f"{T0.isoformat(timespec='milliseconds')}#tok-1"
+    assert saved["record_count"] == 2 and saved["sources"] == ["sqs message m1 record 0", "sqs message m1 record 1"]
+    assert saved["expires_at"] > T0.timestamp()
 
 
-def test_tokens_are_written_25_to_a_request_and_unprocessed_ones_retried():
-    table = FakeBatchTable(stubborn=2)
-    TokenStore("t", client=table).save_all(deliveries(60), now=T0)
-    assert table.requests == [25, 1, 1, 25, 10]
-    assert len(table.items) == 60 and len({item["sk"]["S"] for item in table.items}) == 60
-
-
-def test_tokens_still_unprocessed_after_the_last_round_fail_the_invocation():
-    table = FakeBatchTable(stubborn=100)
-    with pytest.raises(RuntimeError, match="unprocessed"):
-        TokenStore("t", client=table).save_all(deliveries(3), now=T0)
-
-
-def test_no_delivery_no_request():
-    table = FakeBatchTable()
-    TokenStore("t", client=table).save_all([], now=T0)
-    assert table.requests == []
+def test_a_call_without_a_token_is_keyed_by_its_call_id_the_same_each_time():
+    first = Delivery("ct", "clevertap", None, "upload", [], call_id="a" * 32)
+    again, other = item(first), item(Delivery("ct", "clevertap", None, "upload", [], call_id="b" * 32))
+    assert item(first)["sk"] == again["sk"] != other["sk"] and again["token"] == ""

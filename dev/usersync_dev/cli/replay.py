@@ -11,7 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from usersync_dev.cli import app
 from usersync_dev.cli.console import console, errors, fail
 from usersync_dev.cli.target import EndpointOption, ProfileOption, RegionOption, StackOption, TargetError, resolve_target
-from usersync_dev.replay import matching_filter, messages_in, replay_failed_records, replay_poison_messages
+from usersync.replays import DEFAULT_KEY_PARAMETER
+from usersync_dev.replay import (
+    matching_filter, messages_in, replay_failed_records, replay_key, replay_poison_messages,
+)
 
 
 @app.command()
@@ -50,9 +53,11 @@ def replay(
                                           dry_run=dry_run)
             poisoned = None
             if dead_letter_url:
+                key = replay_key(target.client("ssm"), target.outputs.get("ReplayKeyParameterName",
+                                                                          DEFAULT_KEY_PARAMETER))
                 task = progress.add_task("poison messages", total=messages_in(sqs, dead_letter_url))
-                poisoned = replay_poison_messages(sqs, dead_letter_url, work_url, lambda n: progress.advance(task, n),
-                                                  dry_run=dry_run)
+                poisoned = replay_poison_messages(sqs, dead_letter_url, work_url, key,
+                                                  lambda n: progress.advance(task, n), dry_run=dry_run)
     except TargetError as exc:
         fail(str(exc))
     except (BotoCoreError, ClientError) as exc:

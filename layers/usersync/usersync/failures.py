@@ -26,6 +26,7 @@ class FailureCode(StrEnum):
     NO_DESTINATION = "NO_DESTINATION"                  # nothing configured takes this kind of record
     VENDOR_REJECTED = "VENDOR_REJECTED"                # the vendor refused the call or the record
     DELIVERY_UNCERTAIN = "DELIVERY_UNCERTAIN"          # an increment whose call got no answer: never resent
+    VENDOR_UNAVAILABLE = "VENDOR_UNAVAILABLE"          # a file's chunk met 5xx/429/timeouts on every attempt
 
 
 @dataclass(slots=True)

@@ -11,8 +11,10 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from usersync.ingest.planning import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_ROWS_PER_CHUNK
+from usersync.replays import DEFAULT_KEY_PARAMETER
 from usersync.secrets import SecretResolver
 from usersync.vendors.base import VendorContext, VendorEndpoints
+from usersync.work.deliver_chunk import DEFAULT_MAX_RECEIVES
 
 
 class EnvironmentSettings(BaseModel):
@@ -69,6 +71,8 @@ class FunctionSettings(VendorAccessSettings):
 
 class DeliverSettings(FunctionSettings):
     """DeliverFunction: WorkQueue messages -> vendors."""
+    replay_key: str = Field(f"ssm:{DEFAULT_KEY_PARAMETER}", alias="REPLAY_KEY",
+                            description="secret reference of the key that signs replayed messages")
 
 
 class FollowIndexingSettings(FunctionSettings):
@@ -100,3 +104,5 @@ class IngestFileSettings(IngestSettings):
 
 class DeliverChunkSettings(IngestSettings):
     """DeliverChunkFunction: one chunk job -> vendors; the last chunk writes the report."""
+    chunk_max_receives: int = Field(DEFAULT_MAX_RECEIVES, ge=1, le=1000, alias="CHUNK_MAX_RECEIVES",
+                                    description="ChunkQueue's maxReceiveCount: the last attempt gives up")

@@ -9,8 +9,12 @@ import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from usersync.config import DestinationsCache, load_config
+from usersync.delivery.checkpoints import Checkpoints
+from usersync.delivery.service import DeliveryService
 from usersync.delivery.throttle import Throttles
 from usersync.ingest.reports import JobReports
+from usersync.observability import logger
+from usersync.replays import ReplayCheck
 from usersync.settings import (
     DeliverChunkSettings, DeliverSettings, FollowIndexingSettings, FunctionSettings, IngestFileSettings,
     IngestSettings,
@@ -21,7 +25,6 @@ from usersync.stores.indexing import IndexingTokens
 from usersync.stores.jobs import JobStore
 from usersync.stores.ledger import DynamoDBLedger
 from usersync.stores.objects import ObjectStore
-from usersync.stores.tokens import TokenStore
 from usersync.work.deliver import Sync
 from usersync.work.deliver_chunk import ChunkRunner
 from usersync.work.follow_indexing import IndexingFollowUp
@@ -38,13 +41,19 @@ def _reports(settings: IngestSettings, jobs: JobStore, objects: ObjectStore) -> 
                       failed_records_queue=settings.failed_records_queue_url)
 
 
+def _delivery(settings: FunctionSettings, dynamodb) -> DeliveryService:
+    return DeliveryService(_destinations(settings).get, FailedRecordQueue(settings.failed_records_queue_url),
+                           DynamoDBLedger(settings.state_table, client=dynamodb), throttles=Throttles(),
+                           checkpoints=Checkpoints())
+
+
 def deliver(settings: DeliverSettings | None = None) -> Sync:
     """DeliverFunction: WorkQueue messages -> vendors, tokens, ledger, failed records."""
     settings = settings or DeliverSettings.from_environment()
     dynamodb = boto3.client("dynamodb")  # one client (and connection pool) for tokens and the ledger
-    return Sync(_destinations(settings).get, TokenStore(settings.state_table, client=dynamodb),
-                FailedRecordQueue(settings.failed_records_queue_url),
-                ledger=DynamoDBLedger(settings.state_table, client=dynamodb), throttles=Throttles())
+    secrets = settings.vendor_context().secrets
+    replay_key = _optional(lambda: secrets.resolve(settings.replay_key, what="REPLAY_KEY").reveal())
+    return Sync(_delivery(settings, dynamodb), ReplayCheck(replay_key))
 
 
 def deliver_chunk(settings: DeliverChunkSettings | None = None) -> ChunkRunner:
@@ -52,10 +61,20 @@ def deliver_chunk(settings: DeliverChunkSettings | None = None) -> ChunkRunner:
     settings = settings or DeliverChunkSettings.from_environment()
     dynamodb = boto3.client("dynamodb")
     jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore()
-    return ChunkRunner(_destinations(settings).get, TokenStore(settings.state_table, client=dynamodb),
-                       FailedRecordQueue(settings.failed_records_queue_url), jobs, objects,
-                       _reports(settings, jobs, objects), ledger=DynamoDBLedger(settings.state_table, client=dynamodb),
-                       throttles=Throttles())
+    return ChunkRunner(_delivery(settings, dynamodb), jobs, objects, _reports(settings, jobs, objects),
+                       max_receives=settings.chunk_max_receives)
+
+
+def _optional(fetch):
+    """`fetch()`, or None when it fails (logged): a replay key that cannot be read verifies nothing."""
+    def get():
+        try:
+            return fetch()
+        except Exception as error:  # noqa: BLE001 - an unreadable key must not fail the delivery
+            logger.warning("the replay key cannot be read: replayed messages are delivered as new ones",
+                           extra={"reason": f"{type(error).__name__}: {error}"})
+            return None
+    return get
 
 
 def ingest_file(settings: IngestFileSettings | None = None) -> FileIngest:

@@ -18,12 +18,16 @@ class Destination(Protocol):
     def prepare(self, record: Record) -> Any:
         """The record's payload for this vendor; raises RecordRejected naming the field."""
 
+    def prepare_steps(self, record: Record) -> list[Any]:
+        """The record's payloads, in the order they must be applied: one, unless the vendor needs
+        several calls to apply it (CleverTap: a $remove then an $add on one property)."""
+
     def key(self, record: Record) -> str:
         """The vendor's user key: one call never carries the same key twice."""
 
     def send(self, payloads: list[Any]) -> SendResult:
         """One call; raises VendorRejected (4xx) or VendorUnavailable (worth retrying)."""
 
-    # Optional: `plan_calls(prepared, batch_size) -> waves of calls` replaces
-    # usersync.delivery.batching.generations for a destination whose calls group records
+    # Optional: `plan_calls(parts, batch_size) -> waves of calls` replaces
+    # usersync.delivery.plan.generations for a destination whose calls group records
     # otherwise (a Batch audience call holds one audience, and each id's last action).

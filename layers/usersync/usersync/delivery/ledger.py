@@ -6,12 +6,14 @@ whole; a record is known in it by its position (index in the message, ordinal in
 stays the same on every retry, whatever else the Lambda batch holds. Each call leaves, per unit,
 an entry: a deterministic batch id (a hash of the unit, the destination and the positions) and
 the positions. The ledger keeps, per (unit, destination):
-- accepted: entries of calls the vendor accepted; a retry skips those positions;
+- accepted: entries of calls the vendor accepted, written in one write with the call's token (so
+  whenever the ledger says accepted, the token is saved); a retry skips those positions;
 - pending: entries written just before a call carrying increments ($incr/$decr), removed once the
   vendor answered. An entry still pending on a retry is a call whose outcome nobody knows (a
   timeout, a lost response, a Lambda that died): its increments are not sent again (at most once);
-- settled: such increments once they are in the failed-records queue (DELIVERY_UNCERTAIN), so a
-  message SQS delivers again does not report them twice;
+- settled: records once they are in the failed-records queue (any reason), so a unit SQS delivers
+  again does not report them twice; records that fail for every destination (not a record, no
+  destination) are settled under the destination EVERY;
 - a claim (owner, until) taken before sending increments, so two invocations that got the same
   message (SQS delivers at least once) never both send them.
 
@@ -26,9 +28,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from usersync.delivery.outcomes import Delivery
 from usersync.records import Source
 
 Key = tuple[str, str]  # (unit, destination)
+EVERY = "*"  # the destination of outcomes that hold for every destination (never a destination's name)
 
 
 def position_of(source: Source) -> int | None:
@@ -61,10 +65,12 @@ def decode_positions(text: str) -> set[int]:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """The positions of one unit that one call carried to one destination."""
+    """The positions of one unit that one call carried to one destination (or, `tag`ged with their
+    failure code, that one run reported)."""
     unit: str
     destination: str
     positions: tuple[int, ...]
+    tag: str = ""
 
     @property
     def key(self) -> Key:
@@ -73,12 +79,23 @@ class Entry:
     @property
     def batch_id(self) -> str:
         ranges = encode_positions(self.positions)
-        return hashlib.sha256(f"{self.unit}\n{self.destination}\n{ranges}".encode()).hexdigest()[:16]
+        return hashlib.sha256(f"{self.unit}\n{self.destination}\n{ranges}{self.tag}".encode()).hexdigest()[:16]
 
     @property
     def element(self) -> str:
-        """How the entry is stored: `<batch id>:<ranges>`."""
-        return f"{self.batch_id}:{encode_positions(self.positions)}"
+        """How the entry is stored: `<batch id>:<ranges>`, or `<tag>/<batch id>:<ranges>`."""
+        prefix = f"{self.tag}/" if self.tag else ""
+        return f"{prefix}{self.batch_id}:{encode_positions(self.positions)}"
+
+
+def tagged_positions(elements: Iterable[str]) -> dict[str, frozenset[int]]:
+    """Positions by tag (a failure code for settled entries; "" for none)."""
+    found: dict[str, set[int]] = {}
+    for element in elements:
+        head, _, ranges = element.partition(":")
+        tag = head.partition("/")[0] if "/" in head else ""
+        found.setdefault(tag, set()).update(decode_positions(ranges))
+    return {tag: frozenset(positions) for tag, positions in found.items()}
 
 
 def positions_in(elements: Iterable[str]) -> frozenset[int]:
@@ -93,6 +110,8 @@ class Progress:
     accepted: frozenset[int] = frozenset()
     pending: frozenset[int] = frozenset()
     settled: frozenset[int] = frozenset()
+    tokens: frozenset[str] = frozenset()  # of the accepted calls that carried this unit
+    codes: tuple[tuple[str, frozenset[int]], ...] = ()  # settled positions by failure code
 
     @property
     def uncertain(self) -> frozenset[int]:
@@ -101,6 +120,14 @@ class Progress:
 
 
 NO_PROGRESS = Progress()
+
+
+def progress_of(accepted: Iterable[str], pending: Iterable[str], settled: Iterable[str],
+                tokens: Iterable[str]) -> Progress:
+    """Progress from the stored elements of each kind."""
+    codes = tagged_positions(settled)
+    return Progress(positions_in(accepted), positions_in(pending), frozenset().union(*codes.values()),
+                    frozenset(tokens), tuple(sorted(codes.items())))
 
 
 class DeliveryLedger(Protocol):
@@ -114,13 +141,18 @@ class DeliveryLedger(Protocol):
     def release(self, keys: Iterable[Key], owner: str) -> None:
         """Give back the claims `owner` holds."""
 
-    def update(self, *, accepted: Iterable[Entry] = (), pending: Iterable[Entry] = (),
-               resolved: Iterable[Entry] = (), settled: Iterable[Entry] = ()) -> None:
-        """Add accepted, pending and settled entries; remove `resolved` pending entries (the vendor answered)."""
+    def accept(self, accepted: Iterable[Entry], *, resolved: Iterable[Entry], delivery: Delivery) -> None:
+        """The vendor accepted a call: its records' accepted marks, its cleared pending marks and its
+        receipt (`delivery`: the token) in one atomic write."""
+
+    def update(self, *, pending: Iterable[Entry] = (), resolved: Iterable[Entry] = (),
+               settled: Iterable[Entry] = ()) -> None:
+        """Add pending and settled entries; remove `resolved` pending entries (the vendor answered)."""
 
 
 class InMemoryLedger:
-    """The ledger in a dict, for tests; `writes` counts updates like the DynamoDB adapter's calls."""
+    """The ledger in a dict, for tests; `writes` counts writes like the DynamoDB adapter's requests,
+    `receipts` holds the accepted calls' deliveries (their tokens)."""
 
     def __init__(self, now=None):
         import time
@@ -129,16 +161,17 @@ class InMemoryLedger:
         self._items: dict[Key, dict] = {}
         self._lock = threading.Lock()
         self.writes = 0
+        self.receipts: list[Delivery] = []
 
     def _item(self, key: Key) -> dict:
-        return self._items.setdefault(key, {"accepted": set(), "pending": set(), "settled": set(),
+        return self._items.setdefault(key, {"accepted": set(), "pending": set(), "settled": set(), "tokens": set(),
                                             "owner": None, "until": 0.0})
 
     def _progress(self, key: Key) -> Progress:
         item = self._items.get(key)
         if item is None:
             return NO_PROGRESS
-        return Progress(positions_in(item["accepted"]), positions_in(item["pending"]), positions_in(item["settled"]))
+        return progress_of(item["accepted"], item["pending"], item["settled"], item["tokens"])
 
     def read(self, keys):
         with self._lock:
@@ -165,10 +198,22 @@ class InMemoryLedger:
                     item["owner"], item["until"] = None, 0.0
                     self.writes += 1
 
-    def update(self, *, accepted=(), pending=(), resolved=(), settled=()):
+    def accept(self, accepted, *, resolved, delivery):
+        with self._lock:
+            for entry in accepted:
+                item = self._item(entry.key)
+                item["accepted"].add(entry.element)
+                if delivery.token:
+                    item["tokens"].add(delivery.token)
+            for entry in resolved:
+                self._item(entry.key)["pending"].discard(entry.element)
+            self.receipts.append(delivery)
+            self.writes += 1
+
+    def update(self, *, pending=(), resolved=(), settled=()):
         with self._lock:
             touched: set[Key] = set()
-            for kind, entries in (("accepted", accepted), ("pending", pending), ("settled", settled)):
+            for kind, entries in (("pending", pending), ("settled", settled)):
                 for entry in entries:
                     self._item(entry.key)[kind].add(entry.element)
                     touched.add(entry.key)

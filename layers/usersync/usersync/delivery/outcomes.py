@@ -1,9 +1,15 @@
-"""What can happen to a record at a destination, in the domain's words."""
+"""What can happen to a record and to a call, in the domain's words.
+
+Vendor clients speak in exceptions (`VendorRejected`, `VendorUnavailable`) and `SendResult`; the
+executor turns every call into one typed outcome (`Accepted`, `Rejected`, `Unavailable`,
+`Uncertain`), which the settle step matches in one place.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from usersync.failures import FailureCode
@@ -45,21 +51,6 @@ class VendorUnavailable(Exception):
         self.retry_after_s, self.status, self.maybe_applied = retry_after_s, status, maybe_applied
 
 
-@dataclass(slots=True)
-class Prepared:
-    """A record mapped to one destination's payload, ready to batch."""
-    item: SourcedRecord
-    payload: Any
-    key: str  # the vendor's user key: a key appears at most once per call
-    merged: tuple[SourcedRecord, ...] = ()  # later changes coalesced into this payload (delivery.coalescing)
-    repeatable: bool = True  # False when sending it twice applies it twice ($incr): at most once
-
-    @property
-    def items(self) -> tuple[SourcedRecord, ...]:
-        """Every record this payload stands for, in order."""
-        return (self.item, *self.merged)
-
-
 DRY_RUN = "dry_run"  # token kind of a call the vendor validated without writing (CleverTap's dryRun=1)
 
 
@@ -73,6 +64,44 @@ class SendResult:
     context: dict[str, str] = dataclasses.field(default_factory=dict)  # what following the token up needs (an audience)
 
 
+# --- a call's outcome, as the executor returns it ----------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The vendor took the call; `result.rejected` names the payloads it refused one by one."""
+    result: SendResult
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The vendor refused the whole call (a 4xx): nothing of it was applied."""
+    error: VendorRejected
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """The call could not be made to succeed in this invocation (5xx, 429, timeouts, no time left):
+    its records go back to SQS. Nothing of it that cannot be sent twice may have been applied."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Uncertain:
+    """A call holding increments got no answer after it was sent: the vendor may have applied it."""
+    reason: str
+
+
+CallResult = Accepted | Rejected | Unavailable | Uncertain
+
+
+class CallOutcome(StrEnum):
+    """One vendor call as metrics count it (one per attempt)."""
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    THROTTLED = "throttled"      # 429
+    UNAVAILABLE = "unavailable"  # any other transient failure
+
+
 @dataclass(slots=True)
 class Delivery:
     """One accepted call: its token and the records it carried."""
@@ -82,3 +111,4 @@ class Delivery:
     token_kind: str
     items: list[SourcedRecord]
     context: dict[str, str] = dataclasses.field(default_factory=dict)
+    call_id: str = ""  # names the call in the token item, stable however often the item is written

@@ -1,13 +1,17 @@
 """The delivery ledger in DynamoDB (StateTable): one item per (delivery unit, destination).
 
-    pk = LEDGER#<unit>   sk = DEST#<destination>
+    pk = LEDGER#<unit>   sk = DEST#<destination>  (DEST#* for outcomes that hold for every destination)
     accepted      string set of `<batch id>:<positions>` the vendor accepted   (ADD: a repeated write is a no-op)
+    tokens        string set of the tokens of the calls that carried the unit
     pending       string set of the same, for calls with increments not answered yet
-    settled       string set of the same, for increments reported as DELIVERY_UNCERTAIN
+    settled       string set of the same, for records reported to the failed-records queue
     claim_owner, claim_until   who may send increments of this unit, until when (epoch seconds)
     expires_at    TTL: a unit is retried for at most the queues' retention
 
-Every write is one UpdateItem; reads use BatchGetItem. See usersync.delivery.ledger for the meaning.
+An accepted call is one TransactWriteItems: its token item (usersync.stores.tokens) and the accepted
+marks of every unit it carried (99 units a transaction, the token item repeated in each), so the
+ledger never says accepted without the token being saved. Other writes are one UpdateItem per item;
+reads use BatchGetItem. See usersync.delivery.ledger for the meaning.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from usersync.delivery.ledger import NO_PROGRESS, Entry, Key, Progress, positions_in
+from usersync.delivery.ledger import NO_PROGRESS, Entry, Key, Progress, progress_of
+from usersync.delivery.outcomes import Delivery
+from usersync.stores.tokens import TokenStore
 
 # Longer than a message can live in WorkQueue (4 days) and then WorkDeadLetterQueue (14 days),
 # from where `usersync replay` sends it back under its first message id.
 KEEP_FOR = timedelta(days=18)
 BATCH_GET_KEYS = 100  # DynamoDB's BatchGetItem limit
 BATCH_GET_ROUNDS = 8  # rounds for UnprocessedKeys before giving up
+TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
 
 
 def ledger_key(unit: str, destination: str) -> dict[str, Any]:
@@ -37,14 +44,15 @@ def ledger_key(unit: str, destination: str) -> dict[str, Any]:
 def _progress(item: dict[str, Any] | None) -> Progress:
     if not item:
         return NO_PROGRESS
-    return Progress(*(positions_in(item.get(name, {}).get("SS", [])) for name in ("accepted", "pending", "settled")))
+    return progress_of(*(item.get(name, {}).get("SS", []) for name in ("accepted", "pending", "settled", "tokens")))
 
 
 class DynamoDBLedger:
-    def __init__(self, table_name: str, client: Any = None, now=time.time):
+    def __init__(self, table_name: str, client: Any = None, now=time.time, tokens: TokenStore | None = None):
         self.table_name = table_name
         self._client = client or boto3.client("dynamodb")
         self._now = now
+        self._tokens = tokens or TokenStore(table_name, client=self._client)
 
     def _expires_at(self) -> dict[str, str]:
         return {"N": str(int(self._now() + KEEP_FOR.total_seconds()))}
@@ -102,24 +110,40 @@ class DynamoDBLedger:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
 
-    def update(self, *, accepted: Iterable[Entry] = (), pending: Iterable[Entry] = (),
-               resolved: Iterable[Entry] = (), settled: Iterable[Entry] = ()) -> None:
+    def accept(self, accepted: Iterable[Entry], *, resolved: Iterable[Entry], delivery: Delivery) -> None:
+        receipt = {"Put": {"TableName": self.table_name, "Item": self._tokens.item(delivery)}}
+        changes = self._changes(accepted=accepted, resolved=resolved)
+        updates = [{"Update": self._update_request(key, change, token=delivery.token)} for key, change in changes.items()]
+        for start in range(0, max(len(updates), 1), TRANSACTION_ITEMS - 1):
+            self._client.transact_write_items(TransactItems=[receipt, *updates[start:start + TRANSACTION_ITEMS - 1]])
+
+    def update(self, *, pending: Iterable[Entry] = (), resolved: Iterable[Entry] = (),
+               settled: Iterable[Entry] = ()) -> None:
+        for key, change in self._changes(pending=pending, resolved=resolved, settled=settled).items():
+            self._client.update_item(**self._update_request(key, change))
+
+    @staticmethod
+    def _changes(**kinds: Iterable[Entry]) -> dict[Key, dict[str, set[str]]]:
         changes: dict[Key, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for kind, entries in (("accepted", accepted), ("pending", pending), ("settled", settled),
-                              ("resolved", resolved)):
+        for kind, entries in kinds.items():
             for entry in entries:
                 changes[entry.key][kind].add(entry.element)
-        for key, change in changes.items():
-            clauses, values = ["SET expires_at = :expires"], {":expires": self._expires_at()}
-            adds = []
-            for kind in ("accepted", "pending", "settled"):
-                if change[kind]:
-                    adds.append(f"{kind} :{kind}")
-                    values[f":{kind}"] = {"SS": sorted(change[kind])}
-            if adds:
-                clauses.append("ADD " + ", ".join(adds))
-            if change["resolved"]:
-                clauses.append("DELETE pending :resolved")
-                values[":resolved"] = {"SS": sorted(change["resolved"])}
-            self._client.update_item(TableName=self.table_name, Key=ledger_key(*key),
-                                     UpdateExpression=" ".join(clauses), ExpressionAttributeValues=values)
+        return changes
+
+    def _update_request(self, key: Key, change: dict[str, set[str]], token: str | None = None) -> dict[str, Any]:
+        clauses, values = ["SET expires_at = :expires"], {":expires": self._expires_at()}
+        adds = []
+        for kind in ("accepted", "pending", "settled"):
+            if change.get(kind):
+                adds.append(f"{kind} :{kind}")
+                values[f":{kind}"] = {"SS": sorted(change[kind])}
+        if token and change.get("accepted"):
+            adds.append("tokens :tokens")
+            values[":tokens"] = {"SS": [token]}
+        if adds:
+            clauses.append("ADD " + ", ".join(adds))
+        if change.get("resolved"):
+            clauses.append("DELETE pending :resolved")
+            values[":resolved"] = {"SS": sorted(change["resolved"])}
+        return {"TableName": self.table_name, "Key": ledger_key(*key), "UpdateExpression": " ".join(clauses),
+                "ExpressionAttributeValues": values}

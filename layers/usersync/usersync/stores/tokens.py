@@ -1,11 +1,10 @@
 """Every token a vendor returns, in DynamoDB: destination, record count, source, time.
-Never a secret: the item holds the destination's name, not its keys or URL."""
+Never a secret: the item holds the destination's name, not its keys or URL. The delivery ledger
+writes a call's token item together with the call's accepted marks (usersync.stores.ledger)."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -20,8 +19,6 @@ MAX_SOURCES_KEPT = 20  # a 10,000-record call names its first sources, and count
 # (template.yaml: StateTable's PendingIndexing): following them up never scans the table.
 PENDING_INDEXING_INDEX = "PendingIndexing"
 PENDING_ATTRIBUTE, PENDING = "pending_indexing", "PENDING"
-BATCH_WRITE_ITEMS = 25   # DynamoDB's BatchWriteItem limit
-BATCH_WRITE_ROUNDS = 8   # rounds for UnprocessedItems before giving up
 
 
 def token_pk(destination: str) -> str:
@@ -33,27 +30,6 @@ class TokenStore:
         self.table_name = table_name
         self._client = client or boto3.client("dynamodb")
 
-    def save(self, delivery: Delivery, *, now: datetime | None = None) -> dict[str, Any]:
-        item = self.item(delivery, now=now)
-        self._client.put_item(TableName=self.table_name, Item=item)
-        return item
-
-    def save_all(self, deliveries: Iterable[Delivery], *, now: datetime | None = None) -> list[dict[str, Any]]:
-        """Save every delivery's token, 25 to a BatchWriteItem; raises when DynamoDB keeps some
-        unprocessed (the invocation fails and is retried: no token is lost)."""
-        items = [self.item(delivery, now=now) for delivery in deliveries]
-        for start in range(0, len(items), BATCH_WRITE_ITEMS):
-            request = {self.table_name: [{"PutRequest": {"Item": item}}
-                                         for item in items[start:start + BATCH_WRITE_ITEMS]]}
-            for attempt in range(BATCH_WRITE_ROUNDS):
-                request = self._client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-                if not request:
-                    break
-                time.sleep(0.05 * 2 ** attempt)
-            else:
-                raise RuntimeError("tokens could not be saved (DynamoDB kept items unprocessed)")
-        return items
-
     def item(self, delivery: Delivery, *, now: datetime | None = None) -> dict[str, Any]:
         """The DynamoDB item (low-level form) recording one delivery's token."""
         now = now or datetime.now(timezone.utc)
@@ -62,7 +38,7 @@ class TokenStore:
         item = {
             "pk": {"S": token_pk(delivery.destination)},
             # A call without a token (CleverTap) gets a unique sort key all the same.
-            "sk": {"S": f"{created_at}#{delivery.token or '-' + uuid.uuid4().hex[:12]}"},
+            "sk": {"S": f"{created_at}#{delivery.token or '-' + (delivery.call_id or uuid.uuid4().hex)[:12]}"},
             "destination": {"S": delivery.destination},
             "vendor": {"S": delivery.vendor},
             "token_kind": {"S": delivery.token_kind},

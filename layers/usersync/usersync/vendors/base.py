@@ -40,3 +40,10 @@ class VendorDestination:
     def key(self, record: Record) -> str:
         """The vendor's user key: one call never carries the same key twice."""
         return record.user_id
+
+    def prepare(self, record: Record) -> Any:
+        raise NotImplementedError
+
+    def prepare_steps(self, record: Record) -> list[Any]:
+        """One payload, unless the vendor needs several calls (see usersync.delivery.destination)."""
+        return [self.prepare(record)]

@@ -1,129 +1,98 @@
-"""A chunk job: read one chunk of a file, deliver its records, record what reached where.
+"""A chunk job: read one chunk of a file, deliver its records, count the chunk into its job once.
 
-The chunk is the unit a retry repeats (`Source.unit` is `s3:<chunk id>`). When the delivery of a
-chunk to a destination completes, a mark (with its tokens) is saved; a retry after a crash or a
-vendor outage delivers only to the destinations without a mark, and reports invalid rows only
-once. When every destination has its mark, the chunk's counts are added to the job exactly once
-(a conditional UpdateItem), and the job's last chunk writes its report.
+The chunk is the unit a retry repeats (`Source.unit` is `s3:<chunk id>`, a record's position its
+ordinal in the chunk). The delivery service and its ledger make a retry skip what an earlier
+attempt delivered or reported, per record and destination. When nothing is left to retry, the
+chunk's counts are read from the ledger (so they hold every attempt's work, counted once) and added
+to the job exactly once (a conditional UpdateItem); the job's last chunk writes its report. On the
+last attempt SQS allows, what is still undelivered goes to the failed-records queue (retryable)
+and the chunk ends: a file's job always ends.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from usersync.delivery.destination import Destination
-from usersync.failures import FailedRecord
-from usersync.delivery.pipeline import DeliveryReport
+from usersync.delivery.checkpoints import Checkpoints
+from usersync.delivery.ledger import EVERY, NO_PROGRESS, Progress
+from usersync.delivery.plan import Retry
 from usersync.delivery.routing import targets
-from usersync.delivery.throttle import Throttles
+from usersync.delivery.service import DeliveryService
+from usersync.failures import FailedRecord, FailureCode
 from usersync.ingest.chunk_jobs import ChunkJob
 from usersync.ingest.reports import JobReports
 from usersync.observability import logger
 from usersync.parsing.files import FileRejected, chunk_records
 from usersync.records import Source, SourcedRecord, Unparsable
-from usersync.stores.failed_records import FailedRecordQueue
-from usersync.stores.jobs import DONE, FAILED, ROWS, ChunkMark, JobRef, JobStore, counters
+from usersync.stores.jobs import DONE, FAILED, ROWS, ChunkMark, JobStore, counters
 from usersync.stores.objects import ObjectGone, ObjectStore
-from usersync.stores.tokens import TokenStore
-from usersync.work.deliver import Sync
+
+DEFAULT_MAX_RECEIVES = 5  # ChunkQueue's maxReceiveCount (template.yaml)
 
 
 class ChunkDeferred(Exception):
-    """Some destinations did not take the chunk for a reason that may pass: SQS retries the chunk,
-    and the retry skips the destinations that did."""
+    """Some records did not reach a destination for a reason that may pass: SQS retries the chunk,
+    and the retry skips what is done."""
 
 
 @dataclass(slots=True)
 class ChunkOutcome:
     chunk_id: str
     delivered: dict[str, int]
-    skipped: list[str]            # destinations already done by an earlier attempt
     retry: dict[str, str]         # destination -> reason
     job_state: str | None = None
 
 
-class _FailureBuffer:
-    """Holds Sync's failed records until we know which destinations will be retried: their
-    failures are not sent now (the retry meets them again), as Sync does for SQS messages."""
-
-    def __init__(self) -> None:
-        self.failures: list[FailedRecord] = []
-
-    def send(self, failures) -> None:
-        self.failures.extend(failures)
+def gave_up(retry: Retry, attempts: int) -> FailedRecord:
+    return FailedRecord(
+        retry.item.raw, retry.item.source, retry.destination, FailureCode.VENDOR_UNAVAILABLE,
+        f"{retry.destination} stayed unavailable through {attempts} attempts of this chunk ({retry.reason}): "
+        "replay the record once the vendor is back", retryable=True)
 
 
 class ChunkRunner:
-    def __init__(self, destinations: Callable[[], Mapping[str, Destination]], tokens: TokenStore,
-                 failed: FailedRecordQueue, jobs: JobStore, objects: ObjectStore, reports: JobReports,
-                 ledger: Any = None, throttles: Throttles | None = None):
-        self.destinations, self.tokens, self.failed = destinations, tokens, failed
-        self.throttles = throttles or Throttles()
-        self.jobs, self.objects, self.reports = jobs, objects, reports
-        # The delivery ledger (per call, per unit = chunk, per destination): what a chunk retried after
-        # a crash mid-delivery skips within a destination, e.g. an increment a vendor already applied.
-        self.ledger = ledger
+    def __init__(self, delivery: DeliveryService, jobs: JobStore, objects: ObjectStore, reports: JobReports, *,
+                 max_receives: int = DEFAULT_MAX_RECEIVES, checkpoints: Checkpoints | None = None):
+        self.delivery, self.jobs, self.objects, self.reports = delivery, jobs, objects, reports
+        # shares the delivery's checkpoints: one set per function instance
+        self.max_receives, self.checkpoints = max_receives, checkpoints or delivery.checkpoints
 
-    def run_message(self, body: str, context: Any = None) -> ChunkOutcome:
-        return self.run(ChunkJob.model_validate_json(body), context)
+    def run_message(self, body: str, context: Any = None, receive_count: int = 1) -> ChunkOutcome:
+        return self.run(ChunkJob.model_validate_json(body), context, receive_count)
 
-    def run(self, job: ChunkJob, context: Any = None) -> ChunkOutcome:
-        """`context` (the Lambda context): vendor calls are retried only while they fit before the timeout."""
-        ref = job.ref
-        marks = self.jobs.chunk_marks(ref, job.index)
-        configured = dict(self.destinations())
-        pending = {name: d for name, d in configured.items() if name not in marks}
-        outcome = ChunkOutcome(job.chunk_id, {}, sorted(n for n in configured if n in marks), {})
-        if pending or ROWS not in marks:
-            try:
-                new_marks = self._deliver(job, marks, configured, pending, outcome, context)
-            except (FileRejected, ObjectGone) as error:
-                # The object changed or vanished under a running job: no retry can help.
-                logger.error("chunk cannot be read", extra={"chunk": job.chunk_id, "reason": str(error)})
-                self.reports.fail(ref, f"chunk {job.index} (line {job.first_line}): {error}")
-                outcome.job_state = FAILED
-                return outcome
-            marks.update((m.destination, m) for m in new_marks)
-            if outcome.retry:
-                reasons = "; ".join(f"{d}: {r}" for d, r in sorted(outcome.retry.items()))
-                raise ChunkDeferred(f"chunk {job.chunk_id} will be retried for {reasons}"[:1000])
-        outcome.job_state = self._complete(job, marks)
-        return outcome
-
-    def _deliver(self, job: ChunkJob, marks: dict[str, ChunkMark], configured: dict[str, Destination],
-                 pending: dict[str, Destination], outcome: ChunkOutcome, context: Any) -> list[ChunkMark]:
-        first_attempt = ROWS not in marks
-        text = self._read(job)
-        chunk_id = job.chunk_id
+    def run(self, job: ChunkJob, context: Any = None, receive_count: int = 1) -> ChunkOutcome:
+        """`context` (the Lambda context): vendor calls are retried only while they fit before the timeout.
+        `receive_count`: SQS's ApproximateReceiveCount of the chunk's message (the last one gives up)."""
+        outcome = ChunkOutcome(job.chunk_id, {}, {})
+        try:
+            text = self._read(job)
+        except (FileRejected, ObjectGone) as error:
+            # The object changed or vanished under a running job: no retry can help.
+            logger.error("chunk cannot be read", extra={"chunk": job.chunk_id, "reason": str(error)})
+            self.reports.fail(job.ref, f"chunk {job.index} (line {job.first_line}): {error}")
+            outcome.job_state = FAILED
+            return outcome
 
         def source_at(line: int, ordinal: int) -> Source:
-            return Source("s3", bucket=job.bucket, key=job.key, line=line, chunk=chunk_id, ordinal=ordinal)
+            return Source("s3", bucket=job.bucket, key=job.key, line=line, chunk=job.chunk_id, ordinal=ordinal)
 
         items = list(chunk_records(text, job.kind, first_line=job.first_line, source_at=source_at, header=job.header))
-        read = len(items)
-        if not first_attempt:
-            items = [kept for kept in (_remaining(item, pending, configured) for item in items) if kept is not None]
-
-        buffer = _FailureBuffer()
-        report, _ = Sync(lambda: pending, self.tokens, buffer, ledger=self.ledger,
-                         throttles=self.throttles).run(items, context)
-        retry = {r.destination: r.reason for r in report.retries}
-        outcome.retry = retry
-        outcome.delivered = report.delivered
-        self.failed.send([f for f in buffer.failures if f.destination not in retry])
-
-        new_marks = [_destination_mark(name, report, buffer.failures) for name in pending if name not in retry]
-        if first_attempt:
-            new_marks.append(_rows_mark(read, buffer.failures, configured))
-        self.jobs.save_marks(job.ref, job.index, new_marks)
+        report = self.delivery.deliver(items, context)
+        outcome.delivered, outcome.retry = report.delivered, {r.destination: r.reason for r in report.retries}
         logger.info("chunk delivered", extra={
-            "chunk": chunk_id, "rows": read, "delivered": report.delivered, "failed_records": len(buffer.failures),
-            "skipped_destinations": outcome.skipped, "retry_destinations": sorted(retry)})
-        return new_marks
+            "chunk": job.chunk_id, "rows": len(items), "delivered": report.delivered,
+            "failed_records": len(report.failed), "already_delivered": report.already_delivered,
+            "retry_destinations": sorted(outcome.retry)})
+        if report.retries:
+            if receive_count < self.max_receives:
+                reasons = "; ".join(f"{d}: {r}" for d, r in sorted(outcome.retry.items()))
+                raise ChunkDeferred(f"chunk {job.chunk_id} will be retried for {reasons}"[:1000])
+            self.delivery.report_failures([gave_up(retry, receive_count) for retry in report.retries])
+        self.checkpoints.reach("before_chunk_counted")
+        outcome.job_state = self._complete(job, items)
+        return outcome
 
     def _read(self, job: ChunkJob) -> str:
         if job.part:
@@ -135,52 +104,46 @@ class ChunkRunner:
         except UnicodeDecodeError as error:
             raise FileRejected(f"the chunk is not UTF-8 ({error.reason}): the object changed since it was planned") from None
 
-    def _complete(self, job: ChunkJob, marks: dict[str, ChunkMark]) -> str | None:
-        """Count the chunk into its job once; the job's last chunk writes the report."""
+    def _complete(self, job: ChunkJob, items: list[SourcedRecord | Unparsable]) -> str | None:
+        """Count the chunk into its job once, from the ledger; the job's last chunk writes the report."""
         ref = job.ref
-        item = self.jobs.complete_chunk(ref, job.index, counters(list(marks.values())))
+        marks = self._marks(job, items)
+        self.jobs.save_marks(ref, job.index, marks)
+        item = self.jobs.complete_chunk(ref, job.index, counters(marks))
         if item is None:  # counted by an earlier attempt: make sure that attempt's work was finished
             item = self.jobs.get(ref) or {}
         if job.part:
             self.objects.delete(job.bucket, job.part)
         state = item.get("state")
         if state not in (DONE, FAILED) and int(item.get("chunks_done", 0)) >= int(item.get("chunks_total", job.of)):
-            report = self.reports.finish(ref)
-            logger.info("file done", extra={"job": ref.job_id, "records": report["records"]})
+            document = self.reports.finish(ref)
+            logger.info("file done", extra={"job": ref.job_id, "records": document["records"]})
             return DONE
         return state
 
+    def _marks(self, job: ChunkJob, items: list[SourcedRecord | Unparsable]) -> list[ChunkMark]:
+        """What the chunk did at each destination and with its rows, every attempt included: the
+        ledger's accepted and reported records of the chunk."""
+        configured = self.delivery.destinations()
+        names = {name for item in items if isinstance(item, SourcedRecord) for name in targets(item.record, configured)}
+        unit = f"s3:{job.chunk_id}"
+        progress = self.delivery.ledger.read([(unit, name) for name in sorted(names | {EVERY})])
+        rows = progress.get((unit, EVERY), NO_PROGRESS)
+        codes = Counter(_codes(rows))
+        others: dict[str, int] = {}
+        marks = []
+        for name in sorted(names):
+            known = progress.get((unit, name), NO_PROGRESS)
+            if name not in configured:  # rejected as UNKNOWN_DESTINATION: counted with the rows
+                others[name] = len(known.settled)
+                codes.update(_codes(known))
+                continue
+            marks.append(ChunkMark(destination=name, delivered=len(known.accepted - known.settled),
+                                   rejected=len(known.settled), codes=_codes(known), tokens=sorted(known.tokens)))
+        marks.append(ChunkMark(destination=ROWS, read=len(items), rejected=len(rows.settled), codes=dict(codes),
+                               others=others))
+        return marks
 
-def _remaining(item: SourcedRecord | Unparsable, pending: Mapping[str, Destination],
-               configured: Mapping[str, Destination]) -> SourcedRecord | None:
-    """On a retry: the item for the destinations still to do, or None if it has none left.
-    Invalid rows were reported by the first attempt."""
-    if isinstance(item, Unparsable):
-        return None
-    record = item.record
-    named = targets(record, configured)
-    left = tuple(name for name in named if name in pending)
-    if not left:
-        return None
-    if left == named:
-        return item
-    return dataclasses.replace(item, record=record.model_copy(update={"destinations": left}))
 
-
-def _destination_mark(name: str, report: DeliveryReport, failures: list[FailedRecord]) -> ChunkMark:
-    mine = [f for f in failures if f.destination == name]
-    return ChunkMark(
-        destination=name, delivered=report.delivered.get(name, 0), rejected=len(mine),
-        codes=dict(Counter(f.code for f in mine)),
-        tokens=[d.token for d in report.deliveries if d.destination == name and d.token])
-
-
-def _rows_mark(read: int, failures: list[FailedRecord], configured: Mapping[str, Destination]) -> ChunkMark:
-    """Rows rejected for every destination (invalid, or no destination for them), and rejections
-    for destinations that are not configured."""
-    everywhere = [f for f in failures if f.destination is None]
-    elsewhere = [f for f in failures if f.destination is not None and f.destination not in configured]
-    return ChunkMark(
-        destination=ROWS, read=read, rejected=len(everywhere),
-        codes=dict(Counter(f.code for f in everywhere + elsewhere)),
-        others=dict(Counter(f.destination for f in elsewhere)))
+def _codes(progress: Progress) -> dict[str, int]:
+    return {code: len(positions) for code, positions in progress.codes}

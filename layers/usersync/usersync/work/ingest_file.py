@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function,
 )
 
+from usersync.delivery.checkpoints import Checkpoints
 from usersync.ingest.chunk_jobs import ChunkJob, chunk_message
 from usersync.ingest.notifications import ObjectVersion, objects_in_message
 from usersync.ingest.planning import plan_file
@@ -33,8 +34,10 @@ IDEMPOTENCY_SECONDS = 7 * 24 * 3600
 
 class FileIngest:
     def __init__(self, settings: IngestFileSettings, objects: ObjectStore, jobs: JobStore, chunks: ChunkQueue,
-                 reports: JobReports, idempotency: tuple[DynamoDBPersistenceLayer, IdempotencyConfig] | None = None):
+                 reports: JobReports, idempotency: tuple[DynamoDBPersistenceLayer, IdempotencyConfig] | None = None,
+                 checkpoints: Checkpoints | None = None):
         self.settings, self.objects, self.jobs, self.chunks, self.reports = settings, objects, jobs, chunks, reports
+        self.checkpoints = checkpoints or Checkpoints()
         self.idempotency_config = idempotency[1] if idempotency else None
         if idempotency:
             persistence, config = idempotency
@@ -104,7 +107,7 @@ class FileIngest:
             bucket=ref.bucket, key=ref.key, job_version=ref.version, object_version=head["version_id"],
             index=c.index, of=len(plan.chunks), start=c.start, end=c.end, first_line=c.first_line, rows=c.rows,
             part=c.part, kind=plan.kind, header=plan.header,
-        )) for c in plan.chunks])
+        )) for c in plan.chunks], between=lambda: self.checkpoints.reach("between_chunk_enqueues"))
         self.jobs.running(ref)
         logger.info("file planned", extra={"job": ref.job_id, "rows": plan.rows, "chunks": len(plan.chunks),
                                            "bytes": plan.content_bytes, "format": fmt.kind, "gzip": fmt.gzip})

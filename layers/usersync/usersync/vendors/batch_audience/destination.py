@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import Field
 
 from usersync.delivery.batching import chunks
-from usersync.delivery.outcomes import Prepared, SendResult
+from usersync.delivery.outcomes import SendResult
+from usersync.delivery.plan import Part
 from usersync.records import AudienceChange
 from usersync.vendors.base import VendorContext, VendorDestination
 from usersync.vendors.batch.destination import BatchAppSettings
@@ -27,15 +28,15 @@ class BatchAudienceSettings(BatchAppSettings):
         return BatchAudienceDestination(name, self, self.client(name, BatchAudienceClient, context, base))
 
 
-def plan_audience_calls(prepared: Sequence[Prepared], batch_size: int) -> list[list[list[Prepared]]]:
+def plan_audience_calls(parts: Sequence[Part], batch_size: int) -> list[list[list[Part]]]:
     """One wave of calls: each call one audience and at most `batch_size` distinct ids, every change
     of one id in the same call (where Batch applies its last action). Calls never share an id, so
     they may run at once: sum over audiences of ceil(distinct ids / batch_size) calls, the minimum."""
     by_audience: dict[str, dict[str, list[int]]] = {}
-    for position, item in enumerate(prepared):
+    for position, item in enumerate(parts):
         by_audience.setdefault(item.payload.audience, {}).setdefault(item.key, []).append(position)
     calls = [
-        [prepared[position] for position in sorted(p for positions in group for p in positions)]
+        [parts[position] for position in sorted(p for positions in group for p in positions)]
         for ids in by_audience.values() for group in chunks(list(ids.values()), batch_size)
     ]
     return [calls] if calls else []

@@ -12,7 +12,7 @@ from usersync.records import UserChange
 from usersync.vendors.base import VendorContext, VendorDestination
 from usersync.vendors.clevertap.client import DEFAULT_REGION, CleverTapClient, Region
 from usersync.vendors.clevertap.mapping import (
-    DEFAULT_RECORDS_PER_CALL, MAX_CONCURRENT_CALLS, MAX_RECORDS_PER_CALL, upload_record,
+    DEFAULT_RECORDS_PER_CALL, MAX_CONCURRENT_CALLS, MAX_RECORDS_PER_CALL, upload_steps,
 )
 from usersync.vendors.http import pooled_session
 
@@ -43,7 +43,10 @@ class CleverTapDestination(VendorDestination):
     record_type = UserChange
 
     def prepare(self, record: UserChange) -> dict[str, Any]:
-        return upload_record(record)
+        return self.prepare_steps(record)[0]
+
+    def prepare_steps(self, record: UserChange) -> list[dict[str, Any]]:
+        return upload_steps(record)
 
     def send(self, payloads: list[dict[str, Any]]) -> SendResult:
         answer = self._client.get().upload(payloads, dry_run=self.settings.dry_run)

@@ -76,13 +76,8 @@ def property_value(name: str, op: Operation, field: str) -> Any:
             _check_value(name, value, field)
         return list(op.values)  # an array sets a multi-value property
     if isinstance(op, EditTags):
-        if op.add and op.remove:
-            raise RecordRejected(
-                FailureCode.UNSUPPORTED_OPERATION,
-                f"CleverTap takes one operator per property in an upload record: send $add and $remove "
-                f"on '{name}' in two records",
-                field,
-            )
+        if op.add and op.remove:  # upload_steps sends them in two calls; one record cannot hold both
+            raise ValueError(f"one CleverTap upload record cannot hold both $add and $remove on '{name}'")
         for value in op.add + op.remove:
             _check_value(name, value, field)
         return {"$remove": list(op.remove)} if op.remove else {"$add": list(op.add)}
@@ -98,6 +93,19 @@ def property_value(name: str, op: Operation, field: str) -> Any:
             field,
         )
     raise RecordRejected(FailureCode.UNSUPPORTED_OPERATION, f"CleverTap cannot apply this operation to '{name}'", field)
+
+
+def upload_steps(change: UserChange) -> list[dict[str, Any]]:
+    """The change as CleverTap applies it: one upload record, or two when a property has both $add
+    and $remove (CleverTap takes one operator per property in a record): the $remove first, then,
+    in the next call for that user, the $add."""
+    both = {name: op for name, op in change.attributes.items() if isinstance(op, EditTags) and op.add and op.remove}
+    if not both:
+        return [upload_record(change)]
+    first = {name: EditTags(remove=op.remove) if name in both else op for name, op in change.attributes.items()}
+    then = {name: EditTags(add=op.add) for name, op in both.items()}
+    return [upload_record(change.model_copy(update={"attributes": first})),
+            upload_record(change.model_copy(update={"attributes": then}))]
 
 
 def upload_record(change: UserChange) -> dict[str, Any]:

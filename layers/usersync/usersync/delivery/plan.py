@@ -1,0 +1,192 @@
+"""Plan: one destination's records and what the ledger knows about them -> the calls to make.
+
+Pure: no I/O, no clock. In order:
+1. skip what an earlier attempt finished (the ledger: accepted, or reported to the failed-records
+   queue); an increment an earlier attempt sent without an answer is reported, never resent;
+2. map each record alone (`prepare_steps`): a record the vendor cannot take fails alone, with its field;
+3. coalesce each user's changes into as few payloads as apply the same (usersync.delivery.coalescing),
+   every record keeping its identity; a payload carrying increments knows its sets without them, and a
+   merged payload knows its records' own payloads, so settling can resend them without planning again;
+4. cut calls: generation n holds each user's n-th payload, so a user is at most once per call and its
+   changes stay in order (a destination may group calls otherwise: `plan_calls`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from usersync.delivery.batching import chunks
+from usersync.delivery.coalescing import coalesce
+from usersync.delivery.destination import Destination
+from usersync.delivery.ledger import Progress
+from usersync.delivery.outcomes import RecordRejected
+from usersync.failures import FailedRecord, FailureCode
+from usersync.records import Increment, Record, SourcedRecord, UserChange
+
+
+def has_increment(record: Record) -> bool:
+    """Whether sending the record twice applies it twice ($incr, $decr): at most once, then."""
+    return isinstance(record, UserChange) and any(isinstance(op, Increment) for op in record.attributes.values())
+
+
+def without_increments(change: UserChange) -> UserChange | None:
+    """The change's sets alone (None when it holds nothing else): what can be resent safely."""
+    kept = {name: op for name, op in change.attributes.items() if not isinstance(op, Increment)}
+    if not kept and not change.overwrite:
+        return None
+    return change.model_copy(update={"attributes": kept})
+
+
+@dataclass(slots=True, eq=False)
+class Part:
+    """One payload of one call: one record's change at one destination (or several records of one
+    user coalesced), or one step of it when the vendor applies it in several calls."""
+    payload: Any
+    key: str                                # the vendor's user key: at most once per call
+    records: tuple[SourcedRecord, ...]      # the records it stands for, in order
+    group: object = None                    # shared by the steps of one change: a closed group sends no more
+    step: int = 0
+    last_step: bool = True                  # its records are delivered once their last step is accepted
+    increments: bool = False                # sending it twice would apply it twice
+    sets_only: tuple[Part, ...] = ()        # with increments: this step and the next without them, safe to resend
+    unmerged: tuple[Part, ...] = ()         # merged: each record's own payloads, in order, if it is refused
+
+    @property
+    def merged(self) -> bool:
+        return len(self.records) > 1
+
+    @property
+    def first_step(self) -> bool:
+        return self.step == 0
+
+
+Calls = list[list[Part]]  # one wave: calls that may run at once (no key twice)
+
+
+@dataclass(slots=True)
+class Retry:
+    """A record not delivered to `destination` for a reason that may pass: SQS retries it."""
+    item: SourcedRecord
+    destination: str
+    reason: str
+
+
+@dataclass(slots=True)
+class DestinationPlan:
+    destination: str
+    waves: list[Calls] = field(default_factory=list)
+    failed: list[FailedRecord] = field(default_factory=list)   # refused before any call
+    retries: list[Retry] = field(default_factory=list)
+    already_delivered: int = 0   # the ledger shows them delivered by an earlier attempt
+    already_reported: int = 0    # an earlier attempt put them in the failed-records queue
+
+
+def uncertain(item: SourcedRecord, destination: str, what: str) -> FailedRecord:
+    return FailedRecord(
+        item.raw, item.source, destination, FailureCode.DELIVERY_UNCERTAIN,
+        f"{destination} may have applied this record: {what}. It holds an increment, which usersync "
+        "never sends twice on its own: check the user at the vendor, then replay the record if it "
+        "was not applied", retryable=True)
+
+
+def plan(destination: Destination, items: Sequence[SourcedRecord], progress: dict[tuple[str, str], Progress | None],
+         *, coalescing: bool = True) -> DestinationPlan:
+    """The calls that deliver `items` to `destination`, given the ledger's `progress` per (unit, destination)."""
+    name = destination.name
+    result = DestinationPlan(name)
+    todo = [item for item in items if _still_to_do(item, name, progress, result)]
+    parts: list[Part] = []
+    prepared: list[tuple[SourcedRecord, list[Part]]] = []
+    for item in todo:
+        try:
+            prepared.append((item, _parts(destination, item.record, (item,))))
+        except RecordRejected as why:
+            result.failed.append(FailedRecord.rejected(item, name, why))
+        except Exception as error:  # noqa: BLE001 - one record's mapping bug must not sink the others
+            result.failed.append(FailedRecord(item.raw, item.source, name, FailureCode.INVALID_RECORD,
+                                              f"{name} cannot map this record: {type(error).__name__}: {error}"))
+    for group in (_coalesced(destination, prepared) if coalescing else [own for _, own in prepared]):
+        parts.extend(group)
+    plan_calls = getattr(destination, "plan_calls", generations)
+    result.waves = plan_calls(parts, destination.batch_size)
+    return result
+
+
+def _still_to_do(item: SourcedRecord, name: str, progress: dict, result: DestinationPlan) -> bool:
+    position = item.source.position
+    if position is None or not progress:
+        return True
+    known = progress.get((item.source.unit, name), Progress())
+    if known is None:
+        result.retries.append(Retry(item, name, "another invocation is delivering this message"))
+    elif position in known.accepted:
+        result.already_delivered += 1
+    elif position in known.settled:
+        result.already_reported += 1
+    elif position in known.pending:
+        result.failed.append(uncertain(item, name, "an earlier attempt sent it and got no answer"))
+    else:
+        return True
+    return False
+
+
+def _parts(destination: Destination, record: Record, items: tuple[SourcedRecord, ...]) -> list[Part]:
+    """The record's payloads at `destination` (usually one; more when the vendor needs several calls)."""
+    key = destination.key(record)
+    steps = destination.prepare_steps(record)
+    group = object()
+    parts = [Part(payload, key, items, group, step, last_step=step == len(steps) - 1)
+             for step, payload in enumerate(steps)]
+    if has_increment(record):
+        rest = without_increments(record) if isinstance(record, UserChange) else None
+        sets = _parts(destination, rest, items) if rest is not None else []
+        for part in parts:  # a step that differs from its sets-only twin holds increments
+            if part.step >= len(sets) or sets[part.step].payload != part.payload:
+                part.increments, part.sets_only = True, tuple(sets[part.step:])
+    return parts
+
+
+def _coalesced(destination: Destination, prepared: list[tuple[SourcedRecord, list[Part]]]) -> list[list[Part]]:
+    """Each user's changes merged into as few payloads as apply the same; a merged payload the vendor
+    cannot take (it should not: each part passed alone) leaves them apart."""
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for index, (_, own) in enumerate(prepared):
+        by_key[own[0].key].append(index)
+    result: list[list[Part] | None] = [own for _, own in prepared]
+    for indexes in by_key.values():
+        group = [prepared[i] for i in indexes]
+        if len(group) == 1 or not all(isinstance(item.record, UserChange) for item, _ in group):
+            continue
+        for change, members in coalesce([item.record for item, _ in group]):
+            if len(members) == 1:
+                continue
+            items = tuple(group[m][0] for m in members)
+            try:
+                merged = _parts(destination, change, items)
+            except RecordRejected:
+                continue
+            own = tuple(part for m in members for part in group[m][1])
+            for part in merged:
+                part.unmerged = own
+            result[indexes[members[0]]] = merged
+            for m in members[1:]:
+                result[indexes[m]] = None
+    return [parts for parts in result if parts is not None]
+
+
+def generations(parts: Sequence[Part], batch_size: int) -> list[Calls]:
+    """Generation n holds every key's n-th part, chunked into calls of at most `batch_size`.
+    With one change per user (the usual case) there is one generation and
+    ceil(N / batch_size) calls: the minimum the limit allows."""
+    occurrences: dict[str, int] = defaultdict(int)
+    waves: list[list[Part]] = []
+    for part in parts:
+        n = occurrences[part.key]
+        occurrences[part.key] = n + 1
+        if n == len(waves):
+            waves.append([])
+        waves[n].append(part)
+    return [chunks(wave, batch_size) for wave in waves]
