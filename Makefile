@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install demo test test-fast bench bench-ingest validate build clean
+.PHONY: install demo test test-fast soak bench bench-ingest validate build clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not infra"
+
+# The property-based delivery tests with many more generated examples (tens of minutes).
+soak: $(STAMP)
+	USERSYNC_SOAK=1 $(BIN)/python -m pytest -p no:cacheprovider tests/integration/test_delivery_properties.py
 
 validate: $(STAMP)
 	$(BIN)/sam validate --lint

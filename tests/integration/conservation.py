@@ -59,6 +59,11 @@ class Workload:
             self.where += [("sqs", message_id, index) for index in range(len(chunk))]
 
     def upload(self, sandbox, key: str) -> None:
+        """JSON Lines, or for a .json key a JSON array on one line (every record on line 1)."""
+        if key.endswith(".json"):
+            sandbox.files.upload(key, json.dumps(self.records))
+            self.where += [("s3", key, 1, ordinal) for ordinal in range(len(self.records))]
+            return
         sandbox.files.upload(key, "".join(json.dumps(r) + "\n" for r in self.records))
         self.where += [("s3", key, line) for line in range(1, len(self.records) + 1)]
 
@@ -71,12 +76,16 @@ class Workload:
 
 def workload(rng: random.Random, size: int, users: int = 12, kinds: tuple[str, ...] = KINDS) -> Workload:
     """`size` records over `users` users (each user several times), of the kinds asked for."""
+    return workload_of([(rng.choice(kinds), rng.randrange(users)) for _ in range(size)])
+
+
+def workload_of(specs: list[tuple[str, int]]) -> Workload:
+    """One record per (kind, user number), in order."""
     work = Workload()
-    for i in range(size):
-        kind, user = rng.choice(kinds), f"u{rng.randrange(users)}"
-        tag = f"r{i}"
+    for i, (kind, number) in enumerate(specs):
+        user, tag = f"u{number}", f"r{i}"
         if kind == "set":
-            work.add(kind, {"user_id": user, "attributes": {"plan": rng.choice(["free", "pro"]), "seen": {"$add": [tag]}}})
+            work.add(kind, {"user_id": user, "attributes": {"plan": ["free", "pro"][i % 2], "seen": {"$add": [tag]}}})
         elif kind == "tags":
             work.add(kind, {"user_id": user, "attributes": {"seen": {"$add": [tag]}, "last": tag}})
         elif kind == "incr":
@@ -104,8 +113,12 @@ def _failures_by_record(sandbox, work: Workload) -> dict[int, dict[str | None, l
     found: dict[int, dict[str | None, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for envelope in sandbox.failed_records():
         source = envelope["source"]
-        where = (("sqs", source.get("message_id"), source.get("index")) if source["kind"] == "sqs"
-                 else ("s3", source.get("key"), source.get("line")))
+        if source["kind"] == "sqs":
+            where = ("sqs", source.get("message_id"), source.get("index"))
+        elif ("s3", source.get("key"), source.get("line")) in index_of:
+            where = ("s3", source.get("key"), source.get("line"))
+        else:  # records sharing a line: their ordinal in the chunk (one chunk per test file here)
+            where = ("s3", source.get("key"), source.get("line"), source.get("ordinal"))
         assert where in index_of, f"a failed record that is not in the input: {envelope}"
         assert envelope["error"]["code"] and envelope["error"]["message"], envelope
         found[index_of[where]][envelope["destination"]].append(envelope)
