@@ -229,25 +229,15 @@ class LocalSandbox:
         return [json.loads(body) for body in self.queue_bodies(queue)]
 
     def queue_bodies(self, queue: str) -> list[str]:
-        """Every message body in a queue, left in the queue (made visible again)."""
-        sqs, url = self.stack.client("sqs"), self.queue_url(queue)
-        bodies: dict[str, str] = {}
-        handles: list[str] = []
-        while True:
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
-                                           WaitTimeSeconds=0).get("Messages", [])
-            if not messages:
-                break
-            bodies.update((m["MessageId"], m["Body"]) for m in messages)
-            handles.extend(m["ReceiptHandle"] for m in messages)
-        for handle in handles:
-            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
-        return list(bodies.values())
+        """Every message body in a queue, left as it is (read from moto's own state: moto's
+        ReceiveMessage slows down as a queue grows, and reading must not count as a receive)."""
+        return self.stack.queue_bodies(self.resources[queue]["name"])
 
     def tokens(self) -> list[dict[str, Any]]:
-        dynamodb = self.stack.client("dynamodb")
-        table = self.resources["StateTable"]["name"]
-        items = dynamodb.scan(TableName=table)["Items"]
+        pages = self.stack.client("dynamodb").get_paginator("scan").paginate(
+            TableName=self.resources["StateTable"]["name"],
+            FilterExpression="begins_with(pk, :token)", ExpressionAttributeValues={":token": {"S": "TOKEN#"}})
+        items = [item for page in pages for item in page["Items"]]
         return sorted((plain(i) for i in items if i["pk"]["S"].startswith("TOKEN#")), key=lambda i: i["sk"])
 
 

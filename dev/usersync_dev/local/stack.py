@@ -111,6 +111,7 @@ class LocalAwsStack:
         self._server: Any = None
         self._session: boto3.session.Session | None = None
         self._endpoint_url: str | None = None
+        self._clients: dict[str, Any] = {}
 
     # lifecycle
 
@@ -138,6 +139,7 @@ class LocalAwsStack:
             self._server.stop()
             self._server = None
             self._endpoint_url = None
+            self._clients = {}
 
     def __enter__(self) -> LocalAwsStack:
         return self.start()
@@ -154,8 +156,19 @@ class LocalAwsStack:
         return self._endpoint_url
 
     def client(self, service: str) -> Any:
+        """One client per service (boto3 clients are thread-safe), made on first use."""
         self.endpoint_url  # noqa: B018 - raises if not started
-        return self._session.client(service, endpoint_url=self._endpoint_url)
+        if service not in self._clients:
+            self._clients[service] = self._session.client(service, endpoint_url=self._endpoint_url)
+        return self._clients[service]
+
+    def queue_bodies(self, name: str) -> list[str]:
+        """The bodies of every message in queue `name`, in flight or not, without receiving them:
+        read from the moto server's state, which runs in this process."""
+        from moto.sqs.models import sqs_backends  # dev-only, like the server
+
+        queue = sqs_backends[self.account_id][self.region].get_queue(name)
+        return [message.body for message in list(queue._messages)]
 
     def resource(self, service: str) -> Any:
         self.endpoint_url  # noqa: B018 - raises if not started
