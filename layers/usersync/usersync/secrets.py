@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Mapping
 
-from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
 REDACTED = "***"
 
@@ -73,25 +73,30 @@ def is_reference(ref: str) -> bool:
 
 class SecretResolver:
     """Resolves secret references. Built by the composition root from the function's settings:
-    `environ` answers `env:` references, `in_lambda` refuses literal values in the cloud, and
-    Powertools Parameters caches what SSM and Secrets Manager answer for `max_age_s`."""
+    `environ` answers `env:` references, `in_lambda` refuses literal values in the cloud, and the
+    Powertools providers `ssm` and `secrets_manager` (the function's own clients; made on first use
+    when not given) cache what SSM and Secrets Manager answer for `max_age_s`."""
 
-    def __init__(self, *, max_age_s: int = 300, in_lambda: bool = False, environ: Mapping[str, str] | None = None):
+    def __init__(self, *, max_age_s: int = 300, in_lambda: bool = False, environ: Mapping[str, str] | None = None,
+                 ssm: SSMProvider | None = None, secrets_manager: SecretsProvider | None = None):
         self.max_age_s, self.in_lambda = max_age_s, in_lambda
         self._environ = environ if environ is not None else {}
+        self._ssm, self._secrets_manager = ssm, secrets_manager
 
     def resolve(self, ref: str, *, what: str) -> Secret:
         """The secret `ref` points at. `what` names it in errors (never the value)."""
         if ref.startswith("ssm:"):
-            return Secret(parameters.get_parameter(ref[4:], decrypt=True, max_age=self.max_age_s))
+            self._ssm = self._ssm or SSMProvider()
+            return Secret(self._ssm.get(ref[4:], decrypt=True, max_age=self.max_age_s))
         if ref.startswith("secretsmanager:"):
+            self._secrets_manager = self._secrets_manager or SecretsProvider()
             name, _, key = ref[len("secretsmanager:"):].partition("#")
             if key:
-                document = parameters.get_secret(name, transform="json", max_age=self.max_age_s)
+                document = self._secrets_manager.get(name, transform="json", max_age=self.max_age_s)
                 if key not in document:
                     raise KeyError(f"{what}: secret {name} has no key {key!r}")
                 return Secret(str(document[key]))
-            return Secret(parameters.get_secret(name, max_age=self.max_age_s))
+            return Secret(self._secrets_manager.get(name, max_age=self.max_age_s))
         if ref.startswith("env:"):
             value = self._environ.get(ref[4:])
             if not value:

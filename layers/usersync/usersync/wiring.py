@@ -1,12 +1,18 @@
 """The composition root: one builder per Lambda function, from its settings model to the service
 its handler calls. The only place that creates AWS clients, stores and destinations; a handler
 calls its builder once, at cold start, and keeps what it returns (pacing learnt from the vendors,
-connection pools and cached config live as long as the Lambda instance)."""
+connection pools and cached config live as long as the Lambda instance).
+
+Every AWS client of a function, Powertools Parameters' included, comes from one boto3 session
+created by its builder, so all of them sign with the credentials the function had at cold start:
+its execution role's in Lambda and, locally, where several functions share one process, each its own
+(usersync_dev.local.sandbox)."""
 
 from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
 from usersync.config import DestinationsCache, load_config
 from usersync.delivery.throttle import Throttles
@@ -28,9 +34,11 @@ from usersync.work.follow_indexing import IndexingFollowUp
 from usersync.work.ingest_file import IDEMPOTENCY_SECONDS, FileIngest
 
 
-def _destinations(settings: FunctionSettings) -> DestinationsCache:
-    return DestinationsCache(lambda: load_config(settings.destinations_config, max_age_s=settings.parameters_max_age_s),
-                             settings.vendor_context())
+def _destinations(settings: FunctionSettings, aws: boto3.session.Session) -> DestinationsCache:
+    ssm = SSMProvider(boto3_session=aws)
+    context = settings.vendor_context(ssm=ssm, secrets_manager=SecretsProvider(boto3_session=aws))
+    return DestinationsCache(
+        lambda: load_config(settings.destinations_config, max_age_s=settings.parameters_max_age_s, ssm=ssm), context)
 
 
 def _reports(settings: IngestSettings, jobs: JobStore, objects: ObjectStore) -> JobReports:
@@ -41,19 +49,21 @@ def _reports(settings: IngestSettings, jobs: JobStore, objects: ObjectStore) -> 
 def deliver(settings: DeliverSettings | None = None) -> Sync:
     """DeliverFunction: WorkQueue messages -> vendors, tokens, ledger, failed records."""
     settings = settings or DeliverSettings.from_environment()
-    dynamodb = boto3.client("dynamodb")  # one client (and connection pool) for tokens and the ledger
-    return Sync(_destinations(settings).get, TokenStore(settings.state_table, client=dynamodb),
-                FailedRecordQueue(settings.failed_records_queue_url),
+    aws = boto3.session.Session()
+    dynamodb = aws.client("dynamodb")  # one client (and connection pool) for tokens and the ledger
+    return Sync(_destinations(settings, aws).get, TokenStore(settings.state_table, client=dynamodb),
+                FailedRecordQueue(settings.failed_records_queue_url, client=aws.client("sqs")),
                 ledger=DynamoDBLedger(settings.state_table, client=dynamodb), throttles=Throttles())
 
 
 def deliver_chunk(settings: DeliverChunkSettings | None = None) -> ChunkRunner:
     """DeliverChunkFunction: one chunk job -> vendors; the last chunk of a file writes its report."""
     settings = settings or DeliverChunkSettings.from_environment()
-    dynamodb = boto3.client("dynamodb")
-    jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore()
-    return ChunkRunner(_destinations(settings).get, TokenStore(settings.state_table, client=dynamodb),
-                       FailedRecordQueue(settings.failed_records_queue_url), jobs, objects,
+    aws = boto3.session.Session()
+    dynamodb = aws.client("dynamodb")
+    jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore(aws.client("s3"))
+    return ChunkRunner(_destinations(settings, aws).get, TokenStore(settings.state_table, client=dynamodb),
+                       FailedRecordQueue(settings.failed_records_queue_url, client=aws.client("sqs")), jobs, objects,
                        _reports(settings, jobs, objects), ledger=DynamoDBLedger(settings.state_table, client=dynamodb),
                        throttles=Throttles())
 
@@ -61,14 +71,18 @@ def deliver_chunk(settings: DeliverChunkSettings | None = None) -> ChunkRunner:
 def ingest_file(settings: IngestFileSettings | None = None) -> FileIngest:
     """IngestFileFunction: S3 notifications -> a job per object version -> chunk jobs."""
     settings = settings or IngestFileSettings.from_environment()
-    jobs, objects = JobStore(settings.state_table), ObjectStore()
-    idempotency = (DynamoDBPersistenceLayer(table_name=settings.idempotency_table),
+    aws = boto3.session.Session()
+    dynamodb = aws.client("dynamodb")
+    jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore(aws.client("s3"))
+    idempotency = (DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
                    IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS, raise_on_no_idempotency_key=True))
-    return FileIngest(settings, objects, jobs, ChunkQueue(settings.chunk_queue_url),
+    return FileIngest(settings, objects, jobs, ChunkQueue(settings.chunk_queue_url, client=aws.client("sqs")),
                       _reports(settings, jobs, objects), idempotency)
 
 
 def follow_indexing(settings: FollowIndexingSettings | None = None) -> IndexingFollowUp:
     """FollowIndexingFunction: pending Batch Custom Audience indexing tokens -> APPLIED."""
     settings = settings or FollowIndexingSettings.from_environment()
-    return IndexingFollowUp(_destinations(settings).get, IndexingTokens(settings.state_table))
+    aws = boto3.session.Session()
+    return IndexingFollowUp(_destinations(settings, aws).get,
+                            IndexingTokens(settings.state_table, client=aws.client("dynamodb")))
