@@ -46,7 +46,8 @@ class VendorAccessSettings(EnvironmentSettings):
     # is picked up within that time).
     parameters_max_age_s: int = Field(300, ge=0, alias="POWERTOOLS_PARAMETERS_MAX_AGE")
     lambda_function_name: str | None = Field(None, alias="AWS_LAMBDA_FUNCTION_NAME",
-                                             description="set by Lambda: secrets must then be references")
+                                             description="set by Lambda: secrets must then be ssm: or "
+                                                         "secretsmanager: references")
 
     @property
     def in_lambda(self) -> bool:
