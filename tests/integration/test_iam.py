@@ -7,6 +7,7 @@ import json
 import logging
 import traceback
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -106,7 +107,6 @@ def test_the_sandbox_itself_is_the_administrator_and_anything_else_is_refused(ia
     sandbox = iam_sandbox
     sandbox.reset()
     assert sandbox.stack.client("sts").get_caller_identity()["Arn"].endswith(":user/usersync-local-admin")
-    import boto3  # a client built outside a function's cold start: the process's dummy credentials
-
+    outside = boto3.session.Session()  # made outside a function's cold start: the process's dummy credentials
     with pytest.raises(ClientError, match="InvalidClientTokenId"):
-        boto3.client("sqs").list_queues()
+        outside.client("sqs").list_queues()
