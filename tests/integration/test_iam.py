@@ -75,6 +75,8 @@ CASES = [
     pytest.param("DeliverFunction", "dynamodb:BatchGetItem", deliver_a_message, DENIED, id="deliver-ledger"),
     pytest.param("DeliverChunkFunction", "dynamodb:BatchGetItem", ingest_a_file, DENIED, id="chunk-ledger"),
     pytest.param("DeliverChunkFunction", "dynamodb:BatchWriteItem", ingest_a_file, DENIED, id="chunk-tokens"),
+    # Its chunk marks are Puts in a TransactWriteItems: AWS checks PutItem for each (moto alone would not).
+    pytest.param("DeliverChunkFunction", "dynamodb:PutItem", ingest_a_file, DENIED, id="chunk-marks-transaction"),
     pytest.param("IngestFileFunction", "s3:GetObject", ingest_a_file, S3_DENIED, id="file-read"),
     pytest.param("FollowIndexingFunction", "dynamodb:Query", follow_an_audience, DENIED, id="follow-pending"),
 ]

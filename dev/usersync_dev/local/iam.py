@@ -14,7 +14,9 @@ tell. moto's checks (moto/core/authorization.py, moto/iam/access_control.py, mot
 from AWS's in ways that matter here, and these are the local enforcement's gaps:
 
 - Actions are checked by the operation's name: `dynamodb:BatchWriteItem`, `ssm:GetParameter`. Where
-  AWS authorizes an operation under other actions, MOTO_OPERATIONS adds moto's name (below).
+  AWS authorizes an operation under other actions, MOTO_OPERATIONS adds moto's name (below). A
+  DynamoDB transaction is one action to moto but, in AWS, each item's own: TransactionItemsCheck
+  checks those before moto sees the request.
 - Resources are checked for S3 (bucket and object ARNs) and SQS (queue ARN) only. For DynamoDB, SSM,
   Secrets Manager and every other service moto asks about resource "*", which no scoped statement
   matches: their statements are widened to "*" locally. So locally a grant on the wrong table,
@@ -35,7 +37,9 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import io
 import json
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -50,8 +54,8 @@ RESOURCE_CHECKED = frozenset({"s3", "sqs", "iam", "sts"})
 # gets moto's name too.
 MOTO_OPERATIONS = {
     # AWS checks each item's own action (PutItem, UpdateItem, DeleteItem, ConditionCheckItem) on its
-    # table. moto sees one action for the whole transaction, so locally a transaction passes if any
-    # of them is granted: a Put in a transaction with only UpdateItem granted is not caught here.
+    # table; moto one action for the whole transaction, which any of them grants here. Each item's own
+    # is then checked by TransactionItemsCheck.
     "dynamodb:TransactWriteItems": ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                                     "dynamodb:ConditionCheckItem"),
     "dynamodb:TransactGetItems": ("dynamodb:GetItem",),
@@ -142,3 +146,55 @@ def trust_policy(*principals: str) -> str:
         "Effect": "Allow", "Action": "sts:AssumeRole",
         "Principal": {"Service": "lambda.amazonaws.com", "AWS": list(principals)},
     }]})
+
+
+class TransactionItemsCheck:
+    """WSGI middleware in front of moto's app: a DynamoDB transaction's items are authorized one by
+    one, each with its own action (a Put needs dynamodb:PutItem...), as AWS does, against the
+    caller's policies with moto's own evaluator; then moto checks the request as usual. Written here
+    because moto checks a transaction as the single action dynamodb:TransactWriteItems (or
+    TransactGetItems), which AWS does not even have."""
+
+    TARGETS = ("DynamoDB_20120810.TransactWriteItems", "DynamoDB_20120810.TransactGetItems")
+    ITEM_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
+                    "ConditionCheck": "dynamodb:ConditionCheckItem", "Get": "dynamodb:GetItem"}
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], account_id: str):
+        self.app, self.account_id = app, account_id
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET") in self.TARGETS and _moto_checks_iam():
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
+            refusal = self._refusal(environ, body)
+            if refusal is not None:
+                return refusal(environ, start_response)
+        return self.app(environ, start_response)
+
+    def _refusal(self, environ: dict[str, Any], body: bytes) -> Any:
+        from moto.core.exceptions import AccessDeniedError
+        from moto.iam.access_control import CreateAccessKeyFailure, IAMPolicy, PermissionResult, create_access_key
+
+        credential = environ.get("HTTP_AUTHORIZATION", "").partition("Credential=")[2].partition("/")[0]
+        headers = {"X-Amz-Security-Token": environ["HTTP_X_AMZ_SECURITY_TOKEN"]} \
+            if "HTTP_X_AMZ_SECURITY_TOKEN" in environ else {}
+        try:
+            caller = create_access_key(self.account_id, "aws", credential, headers)
+        except CreateAccessKeyFailure:
+            return None  # an unknown key: moto refuses it itself
+        policies = [IAMPolicy(policy) for policy in caller.collect_policies()]
+        for item in json.loads(body or b"{}").get("TransactItems", []):
+            for kind in item:
+                action = self.ITEM_ACTIONS[kind]
+                answers = {policy.is_action_permitted(action) for policy in policies}
+                if PermissionResult.DENIED in answers or PermissionResult.PERMITTED not in answers:
+                    return AccessDeniedError(user_arn=caller.arn, action=action)
+        return None
+
+
+def _moto_checks_iam() -> bool:
+    """moto's own test (moto/core/authorization.py): past its first unchecked requests."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,11 +139,9 @@ class LocalAwsStack:
     # lifecycle
 
     def start(self) -> LocalAwsStack:
-        from moto.server import ThreadedMotoServer  # dev-only: imported when a stack starts
-
         # werkzeug logs every request at INFO; the demo's output is not the place for them.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
+        self._server = _MotoServer(self._port, self.account_id)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self._endpoint_url = f"http://{host}:{port}"
@@ -510,6 +509,34 @@ class LocalAwsStack:
             return str(self._ref(name))
 
         return re.sub(r"\$\{([^}]+)\}", substitute, text)
+
+
+class _MotoServer:
+    """moto's server app in a thread on 127.0.0.1, as moto's ThreadedMotoServer runs it, behind the
+    check moto lacks for DynamoDB transactions (usersync_dev.local.iam.TransactionItemsCheck)."""
+
+    def __init__(self, port: int, account_id: str):
+        self._port, self._account_id = port, account_id
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        # dev-only: imported when a stack starts
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = iam.TransactionItemsCheck(DomainDispatcherApplication(create_backend_app), self._account_id)
+        self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), port
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
 
 
 def _attribute_value(value: Any) -> str:
