@@ -1,5 +1,6 @@
-"""The functions' policies: how the local stack turns them into what moto checks, and the checks moto
-cannot make (usersync_dev.local.iam lists them), made here on the template itself."""
+"""The functions' policies: how the local stack turns them into what moto checks (and what it checks
+itself for DynamoDB), and the checks neither can make (usersync_dev.local.iam lists them), made here
+on the template itself."""
 
 from __future__ import annotations
 
@@ -59,6 +60,21 @@ def test_for_moto_widens_only_what_moto_cannot_scope_and_names_operations_as_mot
     assert moto[1]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:q"  # SQS is checked per queue
     assert moto[2]["Action"] == ["s3:GetObject"] and moto[2]["Resource"] == policy["Statement"][2]["Resource"]
     assert moto[3] == {"Sid": "BothAnyResource", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": "*"}
+
+
+def test_dynamodb_requests_are_authorized_per_table_index_and_transaction_item_as_in_aws():
+    table = "arn:aws:dynamodb:eu-west-1:123456789012:table/"
+    touches = lambda operation, request: list(iam.DynamoDBCheck.touches(operation, request, table))  # noqa: E731
+    assert touches("TransactWriteItems", {"TransactItems": [
+        {"Put": {"TableName": "state", "Item": {}}}, {"Update": {"TableName": "state", "Key": {}}},
+        {"ConditionCheck": {"TableName": "jobs", "Key": {}}}]}) == [
+        ("dynamodb:PutItem", table + "state"), ("dynamodb:UpdateItem", table + "state"),
+        ("dynamodb:ConditionCheckItem", table + "jobs")]
+    assert touches("BatchWriteItem", {"RequestItems": {"a": [], "b": []}}) == [
+        ("dynamodb:BatchWriteItem", table + "a"), ("dynamodb:BatchWriteItem", table + "b")]
+    assert touches("Query", {"TableName": "state", "IndexName": "PendingIndexing"}) == [
+        ("dynamodb:Query", table + "state/index/PendingIndexing")]
+    assert touches("GetItem", {"TableName": "state", "Key": {}}) == [("dynamodb:GetItem", table + "state")]
 
 
 def test_a_deny_moto_cannot_scope_is_refused_rather_than_widened():

@@ -78,6 +78,9 @@ CASES = [
     # Its chunk marks are Puts in a TransactWriteItems: AWS checks PutItem for each (moto alone would not).
     pytest.param("DeliverChunkFunction", "dynamodb:PutItem", ingest_a_file, DENIED, id="chunk-marks-transaction"),
     pytest.param("IngestFileFunction", "s3:GetObject", ingest_a_file, S3_DENIED, id="file-read"),
+    # Taken from its StateTable statement only: IdempotencyTable's still grants PutItem (moto alone
+    # would not tell the two tables apart).
+    pytest.param("IngestFileFunction", "dynamodb:PutItem", ingest_a_file, DENIED, id="file-job-table"),
     pytest.param("FollowIndexingFunction", "dynamodb:Query", follow_an_audience, DENIED, id="follow-pending"),
 ]
 

@@ -11,16 +11,18 @@ refused: none of ours holds what a handler calls, and moto would need their docu
 
 `for_moto()` rewrites a resolved policy so that moto allows what AWS allows, as far as moto can
 tell. moto's checks (moto/core/authorization.py, moto/iam/access_control.py, moto 5.1-5.2) differ
-from AWS's in ways that matter here, and these are the local enforcement's gaps:
+from AWS's in ways that matter here; what the local stack does about each, and the gaps left:
 
 - Actions are checked by the operation's name: `dynamodb:BatchWriteItem`, `ssm:GetParameter`. Where
   AWS authorizes an operation under other actions, MOTO_OPERATIONS adds moto's name (below). A
-  DynamoDB transaction is one action to moto but, in AWS, each item's own: TransactionItemsCheck
-  checks those before moto sees the request.
+  DynamoDB transaction is one action to moto but, in AWS, each item's own: DynamoDBCheck checks
+  those before moto sees the request.
 - Resources are checked for S3 (bucket and object ARNs) and SQS (queue ARN) only. For DynamoDB, SSM,
   Secrets Manager and every other service moto asks about resource "*", which no scoped statement
-  matches: their statements are widened to "*" locally. So locally a grant on the wrong table,
-  parameter path or secret name still passes; tests/infra/test_iam.py checks those ARNs statically.
+  matches: their statements are widened to "*" for moto. DynamoDBCheck checks DynamoDB's tables and
+  indexes itself. SSM parameters and Secrets Manager secrets are not checked: their names come from
+  the template's parameters, whose deployed values the local stack cannot know (it uses the
+  defaults); tests/infra/test_iam.py checks those grants on the template.
 - Conditions are not evaluated for identity policies (only StringEquals, against values moto never
   supplies): `s3:prefix` on s3:ListBucket, for one, is not checked.
 - Resource policies (bucket and queue policies) are not evaluated: the TLS-only denials are not
@@ -29,6 +31,9 @@ from AWS's in ways that matter here, and these are the local enforcement's gaps:
   without it. tests/infra/test_iam.py checks that every function reading objects may list them.
 - A HEAD of an object version is checked as s3:GetObject (AWS: s3:GetObjectVersion).
 - Action names are matched case-sensitively (AWS: case-insensitively): write them as AWS spells them.
+- The roles hold the template's `Policies` only, not what SAM adds (AWSLambdaBasicExecutionRole,
+  the SQS poller's AWSLambdaSQSQueueExecutionRole, X-Ray): those serve Lambda's own calls, which
+  locally the pump makes as the administrator.
 
 Development only: aws-sam-translator comes with aws-sam-cli, a dev dependency.
 """
@@ -39,7 +44,7 @@ import copy
 import fnmatch
 import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from typing import Any
 
@@ -55,7 +60,7 @@ RESOURCE_CHECKED = frozenset({"s3", "sqs", "iam", "sts"})
 MOTO_OPERATIONS = {
     # AWS checks each item's own action (PutItem, UpdateItem, DeleteItem, ConditionCheckItem) on its
     # table; moto one action for the whole transaction, which any of them grants here. Each item's own
-    # is then checked by TransactionItemsCheck.
+    # is then checked by DynamoDBCheck.
     "dynamodb:TransactWriteItems": ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                                     "dynamodb:ConditionCheckItem"),
     "dynamodb:TransactGetItems": ("dynamodb:GetItem",),
@@ -148,48 +153,63 @@ def trust_policy(*principals: str) -> str:
     }]})
 
 
-class TransactionItemsCheck:
-    """WSGI middleware in front of moto's app: a DynamoDB transaction's items are authorized one by
-    one, each with its own action (a Put needs dynamodb:PutItem...), as AWS does, against the
-    caller's policies with moto's own evaluator; then moto checks the request as usual. Written here
-    because moto checks a transaction as the single action dynamodb:TransactWriteItems (or
-    TransactGetItems), which AWS does not even have."""
+class DynamoDBCheck:
+    """WSGI middleware in front of moto's app, for what moto does not check in DynamoDB: it asks
+    about resource "*" for every request, and about a transaction as the single action
+    dynamodb:TransactWriteItems (or TransactGetItems), which AWS does not even have. For a function's
+    DynamoDB request this checks, as AWS does, each action on each table or index it touches (a
+    transaction's items one by one: a Put needs dynamodb:PutItem on its table...) against the
+    function's policy as the template writes it, with moto's own evaluator. moto then checks the
+    request as usual.
 
-    TARGETS = ("DynamoDB_20120810.TransactWriteItems", "DynamoDB_20120810.TransactGetItems")
-    ITEM_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
-                    "ConditionCheck": "dynamodb:ConditionCheckItem", "Get": "dynamodb:GetItem"}
+    `caller(access key id)`: the caller's ARN and the policy to check it against; None (the
+    administrator, an unknown key) leaves the request to moto alone."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], account_id: str):
-        self.app, self.account_id = app, account_id
+    TARGET = "DynamoDB_20120810."
+    ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                    "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+
+    def __init__(self, app: Callable[..., Iterable[bytes]],
+                 caller: Callable[[str], tuple[str, dict[str, Any]] | None], account_id: str):
+        self.app, self.caller, self.account_id = app, caller, account_id
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("HTTP_X_AMZ_TARGET") in self.TARGETS and _moto_checks_iam():
+        target = environ.get("HTTP_X_AMZ_TARGET") or ""
+        scope = environ.get("HTTP_AUTHORIZATION", "").partition("Credential=")[2].split("/")
+        caller = self.caller(scope[0]) if target.startswith(self.TARGET) and len(scope) > 3 else None
+        if caller is not None and _moto_checks_iam():
             body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
             environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
-            refusal = self._refusal(environ, body)
+            table_arn = f"arn:aws:dynamodb:{scope[2]}:{self.account_id}:table/"
+            refusal = self._refusal(*caller, target.removeprefix(self.TARGET), json.loads(body or b"{}"), table_arn)
             if refusal is not None:
                 return refusal(environ, start_response)
         return self.app(environ, start_response)
 
-    def _refusal(self, environ: dict[str, Any], body: bytes) -> Any:
+    def _refusal(self, caller_arn: str, policy: dict[str, Any], operation: str, request: dict[str, Any],
+                 table_arn: str) -> Any:
         from moto.core.exceptions import AccessDeniedError
-        from moto.iam.access_control import CreateAccessKeyFailure, IAMPolicy, PermissionResult, create_access_key
+        from moto.iam.access_control import IAMPolicy, PermissionResult
 
-        credential = environ.get("HTTP_AUTHORIZATION", "").partition("Credential=")[2].partition("/")[0]
-        headers = {"X-Amz-Security-Token": environ["HTTP_X_AMZ_SECURITY_TOKEN"]} \
-            if "HTTP_X_AMZ_SECURITY_TOKEN" in environ else {}
-        try:
-            caller = create_access_key(self.account_id, "aws", credential, headers)
-        except CreateAccessKeyFailure:
-            return None  # an unknown key: moto refuses it itself
-        policies = [IAMPolicy(policy) for policy in caller.collect_policies()]
-        for item in json.loads(body or b"{}").get("TransactItems", []):
-            for kind in item:
-                action = self.ITEM_ACTIONS[kind]
-                answers = {policy.is_action_permitted(action) for policy in policies}
-                if PermissionResult.DENIED in answers or PermissionResult.PERMITTED not in answers:
-                    return AccessDeniedError(user_arn=caller.arn, action=action)
+        evaluator = IAMPolicy(json.dumps(policy))
+        for action, resource in self.touches(operation, request, table_arn):
+            if evaluator.is_action_permitted(action, resource) != PermissionResult.PERMITTED:
+                return AccessDeniedError(user_arn=caller_arn, action=f"{action} on resource: {resource}")
         return None
+
+    @classmethod
+    def touches(cls, operation: str, request: dict[str, Any], table_arn: str) -> Iterator[tuple[str, str]]:
+        """(action, table or index ARN) for each authorization AWS makes for this request."""
+        if operation in ("TransactWriteItems", "TransactGetItems"):
+            for item in request.get("TransactItems", []):
+                for kind, details in item.items():
+                    yield f"dynamodb:{cls.ITEM_ACTIONS[kind]}", table_arn + details["TableName"]
+        elif operation in ("BatchGetItem", "BatchWriteItem"):
+            for table in request.get("RequestItems", {}):
+                yield f"dynamodb:{operation}", table_arn + table
+        elif "TableName" in request:
+            index = f"/index/{request['IndexName']}" if request.get("IndexName") else ""
+            yield f"dynamodb:{operation}", table_arn + request["TableName"] + index
 
 
 def _moto_checks_iam() -> bool:

@@ -126,6 +126,8 @@ class LocalAwsStack:
         self.resources: dict[str, dict[str, str]] = {}
         self.roles: dict[str, str] = {}  # function logical id -> its execution role's ARN
         self._credentials: dict[str, dict[str, str]] = {}  # function logical id -> its role's credentials
+        self._policies: dict[str, dict[str, Any]] = {}  # function logical id -> its policy as the template writes it
+        self._callers: dict[str, tuple[str, dict[str, Any]]] = {}  # access key id -> (caller ARN, policy)
         self._auth_before: str | None = None  # moto's process-wide setting, restored on stop()
         self._port = port  # 0: any free port
         self._server: Any = None
@@ -141,7 +143,7 @@ class LocalAwsStack:
     def start(self) -> LocalAwsStack:
         # werkzeug logs every request at INFO; the demo's output is not the place for them.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = _MotoServer(self._port, self.account_id)
+        self._server = _MotoServer(self._port, self.account_id, lambda key: self._callers.get(key))
         self._server.start()
         host, port = self._server.get_host_and_port()
         self._endpoint_url = f"http://{host}:{port}"
@@ -152,7 +154,7 @@ class LocalAwsStack:
         """Empty every moto backend (they are shared by the whole process), IAM included: the
         administrator and the functions' roles are created anew, with new credentials."""
         self._moto_api("reset")
-        self.resources, self.roles, self._credentials = {}, {}, {}
+        self.resources, self.roles, self._credentials, self._policies, self._callers = {}, {}, {}, {}, {}
         # Explicit dummy credentials: never the user's real AWS profile or environment.
         self._use_credentials(DUMMY_CREDENTIALS["aws_access_key_id"], DUMMY_CREDENTIALS["aws_secret_access_key"],
                               DUMMY_CREDENTIALS["aws_session_token"])
@@ -270,9 +272,10 @@ class LocalAwsStack:
     def _create_role(self, logical_id: str) -> str:
         """The function's execution role: its template policy, as moto checks it (usersync_dev.local.iam)."""
         try:
-            policy = iam.for_moto(self._resolve(iam.template_policy(self.template, logical_id)))
+            self._policies[logical_id] = self._resolve(iam.template_policy(self.template, logical_id))
         except (_NotYetCreated, _Unresolvable) as error:
             raise ValueError(f"{logical_id}'s Policies: the local stack cannot evaluate {error}") from None
+        policy = iam.for_moto(self._policies[logical_id])
         client = self.client("iam")
         admin = client.get_user(UserName=ADMIN)["User"]["Arn"]
         name = physical_name(iam.role_name(logical_id), self.prefix)
@@ -291,6 +294,7 @@ class LocalAwsStack:
                 raise KeyError(f"{logical_id}: no such function in the template, or create_resources() not called")
             answer = self.client("sts").assume_role(RoleArn=self.roles[logical_id], RoleSessionName=logical_id)
             credentials = answer["Credentials"]
+            self._callers[credentials["AccessKeyId"]] = (answer["AssumedRoleUser"]["Arn"], self._policies[logical_id])
             self._credentials[logical_id] = {
                 "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
                 "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
@@ -513,10 +517,10 @@ class LocalAwsStack:
 
 class _MotoServer:
     """moto's server app in a thread on 127.0.0.1, as moto's ThreadedMotoServer runs it, behind the
-    check moto lacks for DynamoDB transactions (usersync_dev.local.iam.TransactionItemsCheck)."""
+    checks moto lacks for DynamoDB (usersync_dev.local.iam.DynamoDBCheck)."""
 
-    def __init__(self, port: int, account_id: str):
-        self._port, self._account_id = port, account_id
+    def __init__(self, port: int, account_id: str, caller: Any):
+        self._port, self._account_id, self._caller = port, account_id, caller
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -525,7 +529,7 @@ class _MotoServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        app = iam.TransactionItemsCheck(DomainDispatcherApplication(create_backend_app), self._account_id)
+        app = iam.DynamoDBCheck(DomainDispatcherApplication(create_backend_app), self._caller, self._account_id)
         self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
