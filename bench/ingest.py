@@ -156,7 +156,7 @@ def pipeline(path: Path, key: str, rows_per_chunk: int, max_chunks: int | None =
                "BENCH_MAX_CHUNKS": str(max_chunks or 0)}
         t0 = time.perf_counter()
         # The worker runs both functions in one other process with the dummy keys of the sandbox's
-        # environment: IAM is for the tests to check (tests/integration/test_iam.py), not this benchmark.
+        # environment: IAM is for the tests to check (tests/integration/test_function_roles.py), not this benchmark.
         with sandbox.stack.unchecked():
             worker = subprocess.run([sys.executable, __file__, "--worker"], env=env, capture_output=True, text=True,
                                     check=False, timeout=3600)

@@ -22,13 +22,13 @@ from AWS's in ways that matter here; what the local stack does about each, and t
   matches: their statements are widened to "*" for moto. DynamoDBCheck checks DynamoDB's tables and
   indexes itself. SSM parameters and Secrets Manager secrets are not checked: their names come from
   the template's parameters, whose deployed values the local stack cannot know (it uses the
-  defaults); tests/infra/test_iam.py checks those grants on the template.
+  defaults); tests/infra/test_policies.py checks those grants on the template.
 - Conditions are not evaluated for identity policies (only StringEquals, against values moto never
   supplies): `s3:prefix` on s3:ListBucket, for one, is not checked.
 - Resource policies (bucket and queue policies) are not evaluated: the TLS-only denials are not
   enforced locally (moto is plain HTTP).
 - S3 answers 404 for a missing key whether or not the caller may s3:ListBucket; AWS answers 403
-  without it. tests/infra/test_iam.py checks that every function reading objects may list them.
+  without it. tests/infra/test_policies.py checks that every function reading objects may list them.
 - A HEAD of an object version is checked as s3:GetObject (AWS: s3:GetObjectVersion).
 - Action names are matched case-sensitively (AWS: case-insensitively): write them as AWS spells them.
 - The roles hold the template's `Policies` only, not what SAM adds (AWSLambdaBasicExecutionRole,
