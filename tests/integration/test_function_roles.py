@@ -6,6 +6,7 @@ import copy
 import json
 import logging
 import traceback
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -115,3 +116,25 @@ def test_the_sandbox_itself_is_the_administrator_and_anything_else_is_refused(ia
     outside = boto3.session.Session()  # made outside a function's cold start: the process's dummy credentials
     with pytest.raises(ClientError, match="InvalidClientTokenId"):
         outside.client("sqs").list_queues()
+    sandbox.handler("deliver")  # after a cold start, boto3's default session does not keep the function's keys
+    with pytest.raises(ClientError, match="InvalidClientTokenId"):
+        boto3.client("sqs").list_queues()
+
+
+def test_a_client_a_function_makes_at_cold_start_signs_as_that_function(iam_sandbox, monkeypatch):
+    """Even one from boto3's default session, which keeps the first credentials it reads."""
+    from usersync_dev.local import sandbox as sandbox_module
+
+    sandbox, seen = iam_sandbox, {}
+
+    def cold_start(name):
+        seen[name] = boto3.client("sts").get_caller_identity()["Arn"]
+        return SimpleNamespace(handler=None)
+
+    monkeypatch.setattr(sandbox_module, "load_function", cold_start)
+    sandbox.reset()
+    sandbox.function("deliver")
+    sandbox.function("deliver_chunk")
+    assert seen == {name: f"arn:aws:sts::123456789012:assumed-role/{physical_name(role_name(function))}/{function}"
+                    for name, function in (("deliver", "DeliverFunction"), ("deliver_chunk", "DeliverChunkFunction"))}
+    sandbox.cold_start()

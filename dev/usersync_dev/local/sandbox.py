@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
+import boto3
+
 from usersync_dev.simulators.batch import BatchCustomDataSimulator
 from usersync_dev.simulators.batch_audience import BatchAudienceSimulator
 from usersync_dev.simulators.clevertap import CleverTapSimulator
@@ -201,6 +203,9 @@ class LocalSandbox:
             credentials = self.stack.function_credentials(self.logical_id(name))
             outside = {variable: os.environ.get(variable) for variable in credentials}
             os.environ.update(credentials)
+            # boto3's default session keeps the first credentials it reads: a boto3.client() made at cold
+            # start must read this function's, and one made later the process's (refused), never another's.
+            boto3.DEFAULT_SESSION = None
             try:
                 self._functions[name] = load_function(name)
             finally:
@@ -209,6 +214,7 @@ class LocalSandbox:
                         os.environ.pop(variable, None)
                     else:
                         os.environ[variable] = value
+                boto3.DEFAULT_SESSION = None
         return self._functions[name]
 
     def logical_id(self, name: str) -> str:
