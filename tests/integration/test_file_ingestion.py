@@ -210,15 +210,20 @@ def test_the_cli_shows_a_files_job_and_its_report(sandbox):
     sandbox.files.upload("incoming/cli users.csv", csv_file(4) + "bad,x\n")
     sandbox.files.run()
     runner = CliRunner()
-    endpoint = ["--endpoint-url", sandbox.stack.endpoint_url]
-    shown = runner.invoke(app, ["job", "cli users.csv", *endpoint])
+
+    def job(*args: str):
+        # The command line reads a kept local stack with fixed local keys: `usersync run --keep` opens it so.
+        with sandbox.stack.unchecked():
+            return runner.invoke(app, ["job", *args, "--endpoint-url", sandbox.stack.endpoint_url])
+
+    shown = job("cli users.csv")
     assert shown.exit_code == 0, shown.output
     flat = " ".join(shown.output.split())  # the table wraps to the terminal's width
     assert "incoming/cli users.csv" in flat and "DONE" in flat and "batch_ios" in flat
-    as_json = runner.invoke(app, ["job", f"s3://{sandbox.files.bucket}/incoming/cli users.csv", "--json", *endpoint])
-    job = json.loads(as_json.output)
-    assert job["records"] == {"read": 5, "rejected": 1, "in_file": 5}
-    report = json.loads(runner.invoke(app, ["job", "incoming/cli users.csv", "--report", *endpoint]).output)
+    as_json = job(f"s3://{sandbox.files.bucket}/incoming/cli users.csv", "--json")
+    job_summary = json.loads(as_json.output)
+    assert job_summary["records"] == {"read": 5, "rejected": 1, "in_file": 5}
+    report = json.loads(job("incoming/cli users.csv", "--report").output)
     assert report["destinations"]["batch_ios"]["delivered"] == 4
-    missing = runner.invoke(app, ["job", "incoming/nothing.csv", *endpoint])
+    missing = job("incoming/nothing.csv")
     assert missing.exit_code == 1 and "no job" in missing.output

@@ -17,7 +17,9 @@ runner = CliRunner()
 
 
 def replay(sandbox, *args: str):
-    return runner.invoke(app, ["replay", "--endpoint-url", sandbox.stack.endpoint_url, *args])
+    # The command line reads a kept local stack with fixed local keys: `usersync run --keep` opens it so.
+    with sandbox.stack.unchecked():
+        return runner.invoke(app, ["replay", "--endpoint-url", sandbox.stack.endpoint_url, *args])
 
 
 def batch_ios(sandbox, api_key_reference=None):

@@ -446,10 +446,12 @@ def _serve(sandbox: Any) -> None:
     console.print(f"\nThe local stack stays up at {endpoint}. In another shell:\n"
                   f"  usersync tokens{option}\n  usersync job <file>{option}\n"
                   f"  usersync replay --dry-run{option}\nCtrl-C stops it.")
-    try:
-        while True:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+    # No function runs from here on: the commands above read the stack with the CLI's fixed local keys.
+    with sandbox.stack.unchecked():
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
 
 

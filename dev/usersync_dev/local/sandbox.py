@@ -2,6 +2,13 @@
 simulators, the destinations config and secrets stored the way the cloud stores them
 (SSM parameter, SecureString secrets), and the real handlers fed by the event pump.
 
+Each function runs under its own execution role, as in Lambda: its module is imported (a cold
+start) with that role's credentials in the environment, so the clients its wiring creates sign as
+the function, and moto refuses what template.yaml does not grant it (usersync_dev.local.iam). The
+sandbox's own calls (creating resources, publishing, reading queues and tables) are the stack's
+administrator's. Anything a function builds later from the environment gets the dummy credentials
+the process keeps, which moto refuses: every AWS client must be made at cold start.
+
 A live sandbox (`live=True`, `usersync run --live`) starts no simulator and points at none: the
 functions reach the vendors the config names, at their real base URLs unless the user's own
 BATCH_API_URL / BATCH_AUDIENCE_API_URL / CLEVERTAP_API_URL say otherwise, with the config's own
@@ -20,12 +27,12 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters import base as parameters_base
+import boto3
 
 from usersync_dev.simulators.batch import BatchCustomDataSimulator
 from usersync_dev.simulators.batch_audience import BatchAudienceSimulator
 from usersync_dev.simulators.clevertap import CleverTapSimulator
+from usersync_dev.local import iam
 from usersync_dev.local.pump import REPO_ROOT, LocalLambdaContext, SqsEventPump, load_function
 from usersync_dev.local.files import LocalFiles
 from usersync_dev.local.stack import LocalAwsStack
@@ -117,17 +124,17 @@ class LocalSandbox:
         self._provision()
         self._saved_environ = dict(os.environ)
         os.environ.update(self.environment())
-        self._reset_parameter_providers()
         return self
 
     def reset(self, config: dict[str, Any] | None = None) -> None:
-        """Back to a fresh stack and simulators (handlers stay loaded, like a warm Lambda)."""
+        """Back to a fresh stack and simulators. The new stack's roles have new credentials, so
+        every function starts cold again."""
         self.stack.reset()
         for simulator in self.simulators:
             simulator.reset()
         self.config = config or (self.initial_config if self.live else default_config())
         self._provision()
-        self._reset_parameter_providers()
+        self.cold_start()
 
     def _provision(self) -> None:
         self.resources = self.stack.create_resources()
@@ -148,7 +155,6 @@ class LocalSandbox:
             os.environ.clear()
             os.environ.update(self._saved_environ)
             self._saved_environ = None
-        self._reset_parameter_providers()
         for simulator in self.simulators:
             simulator.stop()
         self.stack.stop()
@@ -178,17 +184,12 @@ class LocalSandbox:
         env.update(self.overrides)
         return env
 
-    @staticmethod
-    def _reset_parameter_providers() -> None:
-        # Powertools keeps one SSM/Secrets client per process: point it at this stack.
-        parameters.clear_caches()
-        parameters_base.DEFAULT_PROVIDERS.clear()
-
     def put_config(self, config: dict[str, Any]) -> None:
+        """Store the destinations config; the functions read it on their next invocation
+        (POWERTOOLS_PARAMETERS_MAX_AGE is 0 here)."""
         self.config = config
         self.stack.client("ssm").put_parameter(
             Name=CONFIG_PARAMETER, Value=json.dumps(config), Type="String", Overwrite=True)
-        parameters.clear_caches()
 
     # --- the pipeline ---------------------------------------------------------------------
 
@@ -196,10 +197,32 @@ class LocalSandbox:
         return self.resources[logical_id]["url"]
 
     def function(self, name: str) -> ModuleType:
-        """functions/<name>/app.py, imported once (a warm Lambda) until `cold_start()`."""
+        """functions/<name>/app.py, imported once (a warm Lambda) until `cold_start()`, with its
+        execution role's credentials in the environment while it starts."""
         if name not in self._functions:
-            self._functions[name] = load_function(name)
+            credentials = self.stack.function_credentials(self.logical_id(name))
+            outside = {variable: os.environ.get(variable) for variable in credentials}
+            os.environ.update(credentials)
+            # boto3's default session keeps the first credentials it reads: a boto3.client() made at cold
+            # start must read this function's, and one made later the process's (refused), never another's.
+            boto3.DEFAULT_SESSION = None
+            try:
+                self._functions[name] = load_function(name)
+            finally:
+                for variable, value in outside.items():
+                    if value is None:
+                        os.environ.pop(variable, None)
+                    else:
+                        os.environ[variable] = value
+                boto3.DEFAULT_SESSION = None
         return self._functions[name]
+
+    def logical_id(self, name: str) -> str:
+        """functions/<name> -> the template's function whose CodeUri it is (`deliver` -> `DeliverFunction`)."""
+        for logical_id, properties in iam.functions(self.stack.template).items():
+            if str(properties.get("CodeUri", "")).strip("/") == f"functions/{name}":
+                return logical_id
+        raise KeyError(f"no function of template.yaml has CodeUri functions/{name}/")
 
     def handler(self, function: str):
         return self.function(function).handler

@@ -3,12 +3,17 @@ and buckets that ``template.yaml`` declares, so the real handlers run locally wi
 
     with LocalAwsStack() as stack:
         resources = stack.create_resources()      # {"WorkQueue": {"name", "url", "arn"}, ...}
-        os.environ.update(stack.environment())    # what the functions get in the cloud, pointed here
+        os.environ.update(stack.environment("DeliverFunction"))  # what it gets in the cloud, pointed here
         stack.client("sqs").send_message(QueueUrl=resources["WorkQueue"]["url"], MessageBody="{}")
 
 The template is the single source of truth: every ``AWS::SQS::Queue``, ``AWS::DynamoDB::Table``
 and ``AWS::S3::Bucket`` in it is created with the same properties, named
 ``usersync-<kebab-case logical id>`` (``WorkQueue`` -> ``usersync-work-queue``).
+
+IAM is enforced as in AWS (moto's own access control): every ``AWS::Serverless::Function`` gets an
+execution role holding its ``Policies`` (usersync_dev.local.iam), ``environment(function)`` carries
+that role's credentials, and moto refuses what the role does not grant. ``client()`` is the stack's
+administrator, for setting things up and looking at them; ``unchecked()`` lets anyone in for a while.
 
 moto keeps its state per process: start one stack per process at a time (``start()`` empties it).
 Development only: moto and PyYAML are dev dependencies, not in the Lambda layer.
@@ -19,12 +24,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import yaml
+
+from usersync_dev.local import iam
 
 # dev/usersync_dev/local/stack.py -> the repository root, in a source checkout.
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
@@ -34,6 +45,10 @@ DUMMY_CREDENTIALS = {
     "aws_secret_access_key": "testing",
     "aws_session_token": "testing",
 }
+
+ADMIN = "usersync-local-admin"
+# moto lets this many requests through unsigned once told to check IAM: those that create the admin.
+ADMIN_SETUP_REQUESTS = 3
 
 QUEUE = "AWS::SQS::Queue"
 TABLE = "AWS::DynamoDB::Table"
@@ -102,40 +117,93 @@ class LocalAwsStack:
     region = "us-east-1"
     account_id = "123456789012"  # moto's default account
 
-    def __init__(self, template: str | Path = DEFAULT_TEMPLATE, *, port: int = 0, prefix: str = "usersync"):
+    def __init__(self, template: str | Path = DEFAULT_TEMPLATE, *, port: int = 0, prefix: str = "usersync",
+                 enforce_iam: bool = True):
         self.template_path = Path(template)
         self.template = load_template(self.template_path)
         self.prefix = prefix
+        self.enforce_iam = enforce_iam
         self.resources: dict[str, dict[str, str]] = {}
+        self.roles: dict[str, str] = {}  # function logical id -> its execution role's ARN
+        self._credentials: dict[str, dict[str, str]] = {}  # function logical id -> its role's credentials
+        self._policies: dict[str, dict[str, Any]] = {}  # function logical id -> its policy as the template writes it
+        self._callers: dict[str, tuple[str, dict[str, Any]]] = {}  # access key id -> (caller ARN, policy)
+        self._auth_before: str | None = None  # moto's process-wide setting, restored on stop()
         self._port = port  # 0: any free port
         self._server: Any = None
-        self._session: boto3.session.Session | None = None
-        self._endpoint_url: str | None = None
+        # One botocore session for the stack's life: it keeps the service models it has loaded
+        # (a new one per reset would parse them again); reset() changes its credentials.
+        self._botocore = botocore.session.Session()
+        self._session = boto3.session.Session(botocore_session=self._botocore, region_name=self.region)
         self._clients: dict[str, Any] = {}
+        self._endpoint_url: str | None = None
 
     # lifecycle
 
     def start(self) -> LocalAwsStack:
-        from moto.server import ThreadedMotoServer  # dev-only: imported when a stack starts
-
         # werkzeug logs every request at INFO; the demo's output is not the place for them.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
+        self._server = _MotoServer(self._port, self.account_id, lambda key: self._callers.get(key))
         self._server.start()
         host, port = self._server.get_host_and_port()
         self._endpoint_url = f"http://{host}:{port}"
-        # Explicit dummy credentials: never the user's real AWS profile or environment.
-        self._session = boto3.session.Session(region_name=self.region, **DUMMY_CREDENTIALS)
         self.reset()
         return self
 
     def reset(self) -> None:
-        """Empty every moto backend (they are shared by the whole process)."""
-        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"))
-        self.resources = {}
+        """Empty every moto backend (they are shared by the whole process), IAM included: the
+        administrator and the functions' roles are created anew, with new credentials."""
+        self._moto_api("reset")
+        self.resources, self.roles, self._credentials, self._policies, self._callers = {}, {}, {}, {}, {}
+        # Explicit dummy credentials: never the user's real AWS profile or environment.
+        self._use_credentials(DUMMY_CREDENTIALS["aws_access_key_id"], DUMMY_CREDENTIALS["aws_secret_access_key"],
+                              DUMMY_CREDENTIALS["aws_session_token"])
+        if self.enforce_iam:
+            self._create_admin()
+
+    def _use_credentials(self, access_key: str, secret_key: str, token: str | None = None) -> None:
+        self._botocore.set_credentials(access_key, secret_key, token)
+        self._clients = {}
+
+    def _create_admin(self) -> None:
+        """From here on moto checks every request's signature and IAM policies (moto's
+        INITIAL_NO_AUTH_ACTION_COUNT), but for the first few: those create the administrator,
+        whose credentials `client()` then uses."""
+        before = json.loads(self._moto_api("reset-auth", str(ADMIN_SETUP_REQUESTS)))
+        if self._auth_before is None:
+            self._auth_before = before["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
+        setup = self.client("iam")
+        setup.create_user(UserName=ADMIN)
+        setup.put_user_policy(UserName=ADMIN, PolicyName="everything", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        key = setup.create_access_key(UserName=ADMIN)["AccessKey"]
+        self._use_credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+    @contextmanager
+    def unchecked(self) -> Iterator[None]:
+        """moto lets any request in, signed or not, until the block ends (a kept stack read by the
+        command line with its fixed local keys)."""
+        if not self.enforce_iam:
+            yield
+            return
+        self._moto_api("reset-auth", "inf")
+        try:
+            yield
+        finally:
+            self._moto_api("reset-auth", "0")
+
+    def _moto_api(self, path: str, body: str | None = None) -> str:
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/{path}", method="POST",
+                                         data=body.encode() if body is not None else None,
+                                         headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(request) as answer:
+            return answer.read().decode()
 
     def stop(self) -> None:
         if self._server is not None:
+            if self._auth_before is not None:  # moto's setting is the process's: leave it as found
+                self._moto_api("reset-auth", self._auth_before)
+                self._auth_before = None
             self._server.stop()
             self._server = None
             self._endpoint_url = None
@@ -181,7 +249,8 @@ class LocalAwsStack:
 
         Queues give ``{"name", "url", "arn"}``, tables and buckets ``{"name", "arn"}``.
         A resource is created after those its properties refer to (a DLQ before its source queue,
-        a queue before the bucket that notifies it). Calling it again is harmless.
+        a queue before the bucket that notifies it); then each function's execution role (``roles``).
+        Calling it again is harmless.
         """
         creators = {QUEUE: self._create_queue, TABLE: self._create_table, BUCKET: self._create_bucket}
         pending = {
@@ -204,7 +273,44 @@ class LocalAwsStack:
                 progress = True
             if not progress:
                 raise RuntimeError(f"resources that refer to each other in a cycle: {sorted(pending)}")
+        if self.enforce_iam:
+            for logical_id in iam.functions(self.template):
+                if logical_id not in self.roles:
+                    self.roles[logical_id] = self._create_role(logical_id)
         return dict(self.resources)
+
+    def _create_role(self, logical_id: str) -> str:
+        """The function's execution role: its template policy, as moto checks it (usersync_dev.local.iam)."""
+        try:
+            self._policies[logical_id] = self._resolve(iam.template_policy(self.template, logical_id))
+        except (_NotYetCreated, _Unresolvable) as error:
+            raise ValueError(f"{logical_id}'s Policies: the local stack cannot evaluate {error}") from None
+        policy = iam.for_moto(self._policies[logical_id])
+        client = self.client("iam")
+        admin = client.get_user(UserName=ADMIN)["User"]["Arn"]
+        name = physical_name(iam.role_name(logical_id), self.prefix)
+        arn = client.create_role(RoleName=name, AssumeRolePolicyDocument=iam.trust_policy(admin))["Role"]["Arn"]
+        if policy["Statement"]:  # a function without Policies may call nothing
+            client.put_role_policy(RoleName=name, PolicyName="template-policies", PolicyDocument=json.dumps(policy))
+        return arn
+
+    def function_credentials(self, logical_id: str) -> dict[str, str]:
+        """The environment variables Lambda gives the function: its execution role's credentials
+        (none when IAM is not enforced)."""
+        if not self.enforce_iam:
+            return {}
+        if logical_id not in self._credentials:
+            if logical_id not in self.roles:
+                raise KeyError(f"{logical_id}: no such function in the template, or create_resources() not called")
+            answer = self.client("sts").assume_role(RoleArn=self.roles[logical_id], RoleSessionName=logical_id)
+            credentials = answer["Credentials"]
+            self._callers[credentials["AccessKeyId"]] = (answer["AssumedRoleUser"]["Arn"], self._policies[logical_id])
+            self._credentials[logical_id] = {
+                "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": credentials["SessionToken"],
+            }
+        return dict(self._credentials[logical_id])
 
     def environment(self, function: str | None = None) -> dict[str, str]:
         """The environment the functions get in the cloud, pointed at this stack.
@@ -212,7 +318,8 @@ class LocalAwsStack:
         The template's variables (Globals, then ``function``'s own, or every function's), resolved
         with the local resources and parameter defaults; ``<QUEUE>_URL`` for every queue and
         ``<TABLE>`` / ``<BUCKET>`` names for the others (``WORK_QUEUE_URL``, ``STATE_TABLE``);
-        and the AWS settings that send boto3 here with dummy credentials.
+        and the AWS settings that send boto3 here, with ``function``'s credentials (without one, or
+        with IAM not enforced, dummy credentials, which moto refuses while it enforces IAM).
         """
         if not self.resources:
             raise RuntimeError("call create_resources() first")
@@ -243,6 +350,8 @@ class LocalAwsStack:
             AWS_SESSION_TOKEN=DUMMY_CREDENTIALS["aws_session_token"],
             POWERTOOLS_TRACE_DISABLED="true",  # no X-Ray daemon locally
         )
+        if function is not None and self.enforce_iam:
+            env.update(self.function_credentials(function))
         return env
 
     @staticmethod
@@ -414,6 +523,34 @@ class LocalAwsStack:
             return str(self._ref(name))
 
         return re.sub(r"\$\{([^}]+)\}", substitute, text)
+
+
+class _MotoServer:
+    """moto's server app in a thread on 127.0.0.1, as moto's ThreadedMotoServer runs it, behind the
+    checks moto lacks for DynamoDB (usersync_dev.local.iam.DynamoDBCheck)."""
+
+    def __init__(self, port: int, account_id: str, caller: Any):
+        self._port, self._account_id, self._caller = port, account_id, caller
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        # dev-only: imported when a stack starts
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = iam.DynamoDBCheck(DomainDispatcherApplication(create_backend_app), self._caller, self._account_id)
+        self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), port
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
 
 
 def _attribute_value(value: Any) -> str:

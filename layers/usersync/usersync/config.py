@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Union
 
-from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import SSMProvider
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from usersync.delivery.destination import Destination
@@ -48,8 +48,9 @@ def parse_config(text: str, *, origin: str) -> DestinationsConfig:
         raise ConfigError(f"destinations config {origin}: {problems}") from None
 
 
-def load_config(location: str, *, max_age_s: int = 300) -> DestinationsConfig:
-    """`location`: `file:<path>`, inline JSON, or an SSM parameter name (cached `max_age_s`)."""
+def load_config(location: str, *, ssm: SSMProvider, max_age_s: int = 300) -> DestinationsConfig:
+    """`location`: `file:<path>`, inline JSON, or an SSM parameter name, read with `ssm` (the
+    function's own Powertools provider) and cached `max_age_s`."""
     if not location:
         raise ConfigError("no destinations config: give a file:<path>, inline JSON or an SSM parameter name")
     if location.startswith("file:"):
@@ -57,7 +58,7 @@ def load_config(location: str, *, max_age_s: int = 300) -> DestinationsConfig:
         return parse_config(path.read_text(encoding="utf-8"), origin=str(path))
     if location.lstrip().startswith("{"):
         return parse_config(location, origin="(inline)")
-    text = parameters.get_parameter(location, max_age=max_age_s)
+    text = ssm.get(location, max_age=max_age_s)
     return parse_config(text, origin=f"ssm:{location}")
 
 

@@ -20,15 +20,21 @@ for name in ("urllib3", "urllib3.connectionpool", "urllib3.connection", "urllib3
     logging.getLogger(name).addFilter(_redacting)
 
 
-class _DropResponseBodies(logging.Filter):
-    """botocore at DEBUG logs response bodies, and a GetParameter/GetSecretValue body holds a
-    secret before we know its value to redact it: those lines never reach a log."""
+class _DropRequestsAndResponses(logging.Filter):
+    """botocore at DEBUG logs each request's parameters and body (a PutParameter's holds the value),
+    the prepared request (its headers the session token) and each response body (a GetParameter's
+    or GetSecretValue's holds a secret), before we know a value to redact it: those lines never
+    reach a log."""
+
+    LOGGED = ("Making request for", "Sending http request", "Response body")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg.startswith("Response body"))
+        return not (isinstance(record.msg, str) and record.msg.startswith(self.LOGGED))
 
 
-logging.getLogger("botocore.parsers").addFilter(_DropResponseBodies())
+_dropping = _DropRequestsAndResponses()
+for name in ("botocore.endpoint", "botocore.parsers"):  # the loggers that write those lines
+    logging.getLogger(name).addFilter(_dropping)
 
 
 def propagate_trace(fn):

@@ -3,20 +3,28 @@ from every log line and exception once known.
 
 A destination config names a secret by reference: `ssm:/usersync/secrets/batch_ios_api_key`,
 `secretsmanager:usersync/batch#rest_key` (a key of a JSON secret), or `env:BATCH_REST_KEY`.
-A literal value is accepted only outside Lambda (local runs and the demo).
+In Lambda only the first two are accepted; `env:` and literal values are for local runs.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Mapping
 
-from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
 REDACTED = "***"
+# A secret this long is redacted wherever it appears. A shorter one only where it stands whole
+# (a URL path segment, a header or query value, a quoted value, a word): "abc" is redacted in
+# "/1.0/abc/data" and "passcode: abc", never inside "abcdef" or "crabcake".
+SHORT = 6
+_TOKEN_CHARACTER = r"[\w-]"
 
 _known: set[str] = set()
+_short: set[str] = set()
+_short_pattern: re.Pattern[str] | None = None
 _lock = threading.Lock()
 
 
@@ -41,10 +49,14 @@ class Secret:
 
 
 def remember(value: str) -> None:
-    # Very short values would redact ordinary words; real keys are long.
-    if len(value) >= 6:
-        with _lock:
+    global _short_pattern
+    with _lock:
+        if len(value) >= SHORT:
             _known.add(value)
+        elif value not in _short:
+            _short.add(value)
+            alternatives = "|".join(map(re.escape, sorted(_short, key=len, reverse=True)))
+            _short_pattern = re.compile(f"(?<!{_TOKEN_CHARACTER})(?:{alternatives})(?!{_TOKEN_CHARACTER})")
 
 
 def redact(text: str) -> str:
@@ -52,6 +64,8 @@ def redact(text: str) -> str:
     for value in _known:
         if value in text:
             text = text.replace(value, REDACTED)
+    if _short_pattern is not None:
+        text = _short_pattern.sub(REDACTED, text)
     return text
 
 
@@ -59,7 +73,7 @@ class RedactingFilter(logging.Filter):
     """Rewrites log records that contain a known secret (e.g. urllib3 logging a Batch URL)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _known and isinstance(record.msg, str):
+        if (_known or _short) and isinstance(record.msg, str):
             message = record.getMessage()
             cleaned = redact(message)
             if cleaned != message:
@@ -73,31 +87,36 @@ def is_reference(ref: str) -> bool:
 
 class SecretResolver:
     """Resolves secret references. Built by the composition root from the function's settings:
-    `environ` answers `env:` references, `in_lambda` refuses literal values in the cloud, and
-    Powertools Parameters caches what SSM and Secrets Manager answer for `max_age_s`."""
+    `environ` answers `env:` references, `in_lambda` refuses them and literal values in the cloud,
+    and the Powertools providers `ssm` and `secrets_manager` (the function's own clients; made on
+    first use when not given) cache what SSM and Secrets Manager answer for `max_age_s`."""
 
-    def __init__(self, *, max_age_s: int = 300, in_lambda: bool = False, environ: Mapping[str, str] | None = None):
+    def __init__(self, *, max_age_s: int = 300, in_lambda: bool = False, environ: Mapping[str, str] | None = None,
+                 ssm: SSMProvider | None = None, secrets_manager: SecretsProvider | None = None):
         self.max_age_s, self.in_lambda = max_age_s, in_lambda
         self._environ = environ if environ is not None else {}
+        self._ssm, self._secrets_manager = ssm, secrets_manager
 
     def resolve(self, ref: str, *, what: str) -> Secret:
         """The secret `ref` points at. `what` names it in errors (never the value)."""
         if ref.startswith("ssm:"):
-            return Secret(parameters.get_parameter(ref[4:], decrypt=True, max_age=self.max_age_s))
+            self._ssm = self._ssm or SSMProvider()
+            return Secret(self._ssm.get(ref[4:], decrypt=True, max_age=self.max_age_s))
         if ref.startswith("secretsmanager:"):
+            self._secrets_manager = self._secrets_manager or SecretsProvider()
             name, _, key = ref[len("secretsmanager:"):].partition("#")
             if key:
-                document = parameters.get_secret(name, transform="json", max_age=self.max_age_s)
+                document = self._secrets_manager.get(name, transform="json", max_age=self.max_age_s)
                 if key not in document:
                     raise KeyError(f"{what}: secret {name} has no key {key!r}")
                 return Secret(str(document[key]))
-            return Secret(parameters.get_secret(name, max_age=self.max_age_s))
+            return Secret(self._secrets_manager.get(name, max_age=self.max_age_s))
+        if self.in_lambda:  # a function's environment is readable by anyone who may read its configuration
+            kind = "an env: reference" if ref.startswith("env:") else "a value"
+            raise ValueError(f"{what}: in Lambda a secret must be an ssm: or secretsmanager: reference, not {kind}")
         if ref.startswith("env:"):
             value = self._environ.get(ref[4:])
             if not value:
                 raise KeyError(f"{what}: environment variable {ref[4:]} is not set")
             return Secret(value)
-        if self.in_lambda:
-            raise ValueError(f"{what}: in the cloud a secret must be a reference (ssm:, secretsmanager: or env:), "
-                             "not a value")
         return Secret(ref)

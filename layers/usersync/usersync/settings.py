@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Self
 
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from usersync.ingest.planning import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_ROWS_PER_CHUNK
@@ -47,17 +48,20 @@ class VendorAccessSettings(EnvironmentSettings):
     # is picked up within that time).
     parameters_max_age_s: int = Field(300, ge=0, alias="POWERTOOLS_PARAMETERS_MAX_AGE")
     lambda_function_name: str | None = Field(None, alias="AWS_LAMBDA_FUNCTION_NAME",
-                                             description="set by Lambda: secrets must then be references")
+                                             description="set by Lambda: secrets must then be ssm: or "
+                                                         "secretsmanager: references")
 
     @property
     def in_lambda(self) -> bool:
         return bool(self.lambda_function_name)
 
-    def vendor_context(self) -> VendorContext:
+    def vendor_context(self, *, ssm: SSMProvider | None = None,
+                       secrets_manager: SecretsProvider | None = None) -> VendorContext:
+        """`ssm`, `secrets_manager`: the function's own Powertools providers (usersync.wiring)."""
         endpoints = VendorEndpoints(batch=self.batch_api_url, batch_audience=self.batch_audience_api_url,
                                     clevertap=self.clevertap_api_url)
         secrets = SecretResolver(max_age_s=self.parameters_max_age_s, in_lambda=self.in_lambda,
-                                 environ=self._environ)
+                                 environ=self._environ, ssm=ssm, secrets_manager=secrets_manager)
         return VendorContext(endpoints, secrets)
 
 

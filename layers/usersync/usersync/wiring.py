@@ -1,12 +1,18 @@
 """The composition root: one builder per Lambda function, from its settings model to the service
 its handler calls. The only place that creates AWS clients, stores and destinations; a handler
 calls its builder once, at cold start, and keeps what it returns (pacing learnt from the vendors,
-connection pools and cached config live as long as the Lambda instance)."""
+connection pools and cached config live as long as the Lambda instance).
+
+Every AWS client of a function, Powertools Parameters' included, comes from one boto3 session
+created by its builder, so all of them sign with the credentials the function had at cold start:
+its execution role's in Lambda and, locally, where several functions share one process, each its own
+(usersync_dev.local.sandbox)."""
 
 from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
 from usersync.config import DestinationsCache, load_config
 from usersync.delivery.checkpoints import Checkpoints
@@ -25,15 +31,34 @@ from usersync.stores.indexing import IndexingTokens
 from usersync.stores.jobs import JobStore
 from usersync.stores.ledger import DynamoDBLedger
 from usersync.stores.objects import ObjectStore
+from usersync.vendors.base import VendorContext
 from usersync.work.deliver import Sync
 from usersync.work.deliver_chunk import ChunkRunner
 from usersync.work.follow_indexing import IndexingFollowUp
 from usersync.work.ingest_file import IDEMPOTENCY_SECONDS, FileIngest
 
 
-def _destinations(settings: FunctionSettings) -> DestinationsCache:
-    return DestinationsCache(lambda: load_config(settings.destinations_config, max_age_s=settings.parameters_max_age_s),
-                             settings.vendor_context())
+class _Function:
+    """One function's AWS session, its Powertools providers and its vendors' context."""
+
+    def __init__(self, settings: FunctionSettings):
+        self.settings = settings
+        self.aws = boto3.session.Session()
+        self.ssm = SSMProvider(boto3_session=self.aws)
+        self.vendors: VendorContext = settings.vendor_context(
+            ssm=self.ssm, secrets_manager=SecretsProvider(boto3_session=self.aws))
+
+    def destinations(self) -> DestinationsCache:
+        settings = self.settings
+        return DestinationsCache(lambda: load_config(settings.destinations_config,
+                                                     max_age_s=settings.parameters_max_age_s, ssm=self.ssm),
+                                 self.vendors)
+
+    def delivery(self, dynamodb) -> DeliveryService:
+        return DeliveryService(self.destinations().get,
+                               FailedRecordQueue(self.settings.failed_records_queue_url, client=self.aws.client("sqs")),
+                               DynamoDBLedger(self.settings.state_table, client=dynamodb), throttles=Throttles(),
+                               checkpoints=Checkpoints())
 
 
 def _reports(settings: IngestSettings, jobs: JobStore, objects: ObjectStore) -> JobReports:
@@ -41,28 +66,43 @@ def _reports(settings: IngestSettings, jobs: JobStore, objects: ObjectStore) -> 
                       failed_records_queue=settings.failed_records_queue_url)
 
 
-def _delivery(settings: FunctionSettings, dynamodb) -> DeliveryService:
-    return DeliveryService(_destinations(settings).get, FailedRecordQueue(settings.failed_records_queue_url),
-                           DynamoDBLedger(settings.state_table, client=dynamodb), throttles=Throttles(),
-                           checkpoints=Checkpoints())
-
-
 def deliver(settings: DeliverSettings | None = None) -> Sync:
     """DeliverFunction: WorkQueue messages -> vendors, tokens, ledger, failed records."""
     settings = settings or DeliverSettings.from_environment()
-    dynamodb = boto3.client("dynamodb")  # one client (and connection pool) for tokens and the ledger
-    secrets = settings.vendor_context().secrets
-    replay_key = _optional(lambda: secrets.resolve(settings.replay_key, what="REPLAY_KEY").reveal())
-    return Sync(_delivery(settings, dynamodb), ReplayCheck(replay_key))
+    function = _Function(settings)
+    dynamodb = function.aws.client("dynamodb")  # one client (and connection pool) for tokens and the ledger
+    replay_key = _optional(lambda: function.vendors.secrets.resolve(settings.replay_key, what="REPLAY_KEY").reveal())
+    return Sync(function.delivery(dynamodb), ReplayCheck(replay_key))
 
 
 def deliver_chunk(settings: DeliverChunkSettings | None = None) -> ChunkRunner:
     """DeliverChunkFunction: one chunk job -> vendors; the last chunk of a file writes its report."""
     settings = settings or DeliverChunkSettings.from_environment()
-    dynamodb = boto3.client("dynamodb")
-    jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore()
-    return ChunkRunner(_delivery(settings, dynamodb), jobs, objects, _reports(settings, jobs, objects),
+    function = _Function(settings)
+    dynamodb = function.aws.client("dynamodb")
+    jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore(function.aws.client("s3"))
+    return ChunkRunner(function.delivery(dynamodb), jobs, objects, _reports(settings, jobs, objects),
                        max_receives=settings.chunk_max_receives)
+
+
+def ingest_file(settings: IngestFileSettings | None = None) -> FileIngest:
+    """IngestFileFunction: S3 notifications -> a job per object version -> chunk jobs."""
+    settings = settings or IngestFileSettings.from_environment()
+    aws = boto3.session.Session()
+    dynamodb = aws.client("dynamodb")
+    jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore(aws.client("s3"))
+    idempotency = (DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
+                   IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS, raise_on_no_idempotency_key=True))
+    return FileIngest(settings, objects, jobs, ChunkQueue(settings.chunk_queue_url, client=aws.client("sqs")),
+                      _reports(settings, jobs, objects), idempotency)
+
+
+def follow_indexing(settings: FollowIndexingSettings | None = None) -> IndexingFollowUp:
+    """FollowIndexingFunction: pending Batch Custom Audience indexing tokens -> APPLIED."""
+    settings = settings or FollowIndexingSettings.from_environment()
+    function = _Function(settings)
+    return IndexingFollowUp(function.destinations().get,
+                            IndexingTokens(settings.state_table, client=function.aws.client("dynamodb")))
 
 
 def _optional(fetch):
@@ -75,19 +115,3 @@ def _optional(fetch):
                            extra={"reason": f"{type(error).__name__}: {error}"})
             return None
     return get
-
-
-def ingest_file(settings: IngestFileSettings | None = None) -> FileIngest:
-    """IngestFileFunction: S3 notifications -> a job per object version -> chunk jobs."""
-    settings = settings or IngestFileSettings.from_environment()
-    jobs, objects = JobStore(settings.state_table), ObjectStore()
-    idempotency = (DynamoDBPersistenceLayer(table_name=settings.idempotency_table),
-                   IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS, raise_on_no_idempotency_key=True))
-    return FileIngest(settings, objects, jobs, ChunkQueue(settings.chunk_queue_url),
-                      _reports(settings, jobs, objects), idempotency)
-
-
-def follow_indexing(settings: FollowIndexingSettings | None = None) -> IndexingFollowUp:
-    """FollowIndexingFunction: pending Batch Custom Audience indexing tokens -> APPLIED."""
-    settings = settings or FollowIndexingSettings.from_environment()
-    return IndexingFollowUp(_destinations(settings).get, IndexingTokens(settings.state_table))
