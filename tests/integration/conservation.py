@@ -155,8 +155,11 @@ def check(sandbox, work: Workload, seeded_tokens: set[str] = frozenset(), files:
                 f"record {index} ({kind}) neither delivered to {destination} nor in the failed-records queue"
             delivered[destination] += 1
 
-    for user in work.counters:  # increments: at most once, reported whenever not known applied
-        sent = [i for i, r in enumerate(work.records) if r.get("user_id") == user and work.kinds[i] in ("incr", "mixed")]
+    increments: dict[str, list[int]] = defaultdict(list)
+    for i, record in enumerate(work.records):
+        if work.kinds[i] in ("incr", "mixed"):
+            increments[record["user_id"]].append(i)
+    for user, sent in increments.items():  # increments: at most once, reported whenever not known applied
         reported = [failures.get(i, {}).get("clevertap", []) for i in sent]
         uncertain = sum(1 for r in reported if r and all(f["error"]["code"] == "DELIVERY_UNCERTAIN" for f in r))
         failed = sum(1 for r in reported if r)
