@@ -12,11 +12,11 @@ from usersync.config import DestinationsCache, load_config
 from usersync.delivery.throttle import Throttles
 from usersync.ingest.reports import JobReports
 from usersync.settings import (
-    DeliverChunkSettings, DeliverSettings, FollowIndexingSettings, FunctionSettings, IngestFileSettings,
-    IngestSettings,
+    DeliverChunkSettings, DeliverSettings, FailedRecordSettings, FollowIndexingSettings, FunctionSettings,
+    IngestFileSettings, IngestSettings,
 )
 from usersync.stores.chunk_queue import ChunkQueue
-from usersync.stores.failed_records import FailedRecordQueue
+from usersync.stores.failed_records import FailedRecordQueue, RecordOverflow
 from usersync.stores.indexing import IndexingTokens
 from usersync.stores.jobs import JobStore
 from usersync.stores.ledger import DynamoDBLedger
@@ -38,24 +38,31 @@ def _reports(settings: IngestSettings, jobs: JobStore, objects: ObjectStore) -> 
                       failed_records_queue=settings.failed_records_queue_url)
 
 
+def _failed_records(settings: FunctionSettings, failed: FailedRecordSettings, s3=None) -> FailedRecordQueue:
+    """The failed-records queue, and where a record too large for its envelope goes (the ingest bucket)."""
+    return FailedRecordQueue(settings.failed_records_queue_url, overflow=RecordOverflow(
+        failed.failed_records_bucket, failed.failed_records_prefix, client=s3))
+
+
 def deliver(settings: DeliverSettings | None = None) -> Sync:
     """DeliverFunction: WorkQueue messages -> vendors, tokens, ledger, failed records."""
     settings = settings or DeliverSettings.from_environment()
     dynamodb = boto3.client("dynamodb")  # one client (and connection pool) for tokens and the ledger
     return Sync(_destinations(settings).get, TokenStore(settings.state_table, client=dynamodb),
-                FailedRecordQueue(settings.failed_records_queue_url),
-                ledger=DynamoDBLedger(settings.state_table, client=dynamodb), throttles=Throttles())
+                _failed_records(settings, settings),
+                ledger=DynamoDBLedger(settings.state_table, client=dynamodb), throttles=Throttles(),
+                limits=settings.input_limits())
 
 
 def deliver_chunk(settings: DeliverChunkSettings | None = None) -> ChunkRunner:
     """DeliverChunkFunction: one chunk job -> vendors; the last chunk of a file writes its report."""
     settings = settings or DeliverChunkSettings.from_environment()
-    dynamodb = boto3.client("dynamodb")
-    jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore()
+    dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+    jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore(client=s3)
     return ChunkRunner(_destinations(settings).get, TokenStore(settings.state_table, client=dynamodb),
-                       FailedRecordQueue(settings.failed_records_queue_url), jobs, objects,
+                       _failed_records(settings, settings, s3), jobs, objects,
                        _reports(settings, jobs, objects), ledger=DynamoDBLedger(settings.state_table, client=dynamodb),
-                       throttles=Throttles())
+                       throttles=Throttles(), limits=settings.input_limits())
 
 
 def ingest_file(settings: IngestFileSettings | None = None) -> FileIngest:

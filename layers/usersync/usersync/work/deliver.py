@@ -20,6 +20,7 @@ from usersync.delivery.ledger import DeliveryLedger
 from usersync.delivery.pipeline import DeliveryOptions, DeliveryReport, deliver, uncertain_entries
 from usersync.delivery.retries import Deadline
 from usersync.delivery.throttle import Throttles
+from usersync.limits import DEFAULT_LIMITS, InputLimits
 from usersync.observability import logger, metrics
 from usersync.parsing.messages import records_in_message
 from usersync.stores.failed_records import FailedRecordQueue
@@ -49,8 +50,8 @@ class SyncOutcome:
 class Sync:
     def __init__(self, destinations: Callable[[], Mapping[str, Destination]], tokens: TokenStore,
                  failed: FailedRecordQueue, *, ledger: DeliveryLedger | None = None,
-                 throttles: Throttles | None = None):
-        self._destinations, self.tokens, self.failed = destinations, tokens, failed
+                 throttles: Throttles | None = None, limits: InputLimits = DEFAULT_LIMITS):
+        self._destinations, self.tokens, self.failed, self.limits = destinations, tokens, failed, limits
         # Pacing learnt from the vendors (429s) outlives one invocation: the composition root gives
         # the function one Throttles for its lifetime.
         self.ledger, self.throttles = ledger, throttles or Throttles()
@@ -79,7 +80,7 @@ class Sync:
         for m in messages:
             original = (m.get("messageAttributes") or {}).get(ORIGINAL_MESSAGE_ID, {}).get("stringValue")
             receipts[original or m["messageId"]].add(m["messageId"])
-            items.extend(records_in_message(original or m["messageId"], m["body"]))
+            items.extend(records_in_message(original or m["messageId"], m["body"], self.limits))
         report, source_ids = self.run(items, context)
         retry_ids = {message_id for source_id in source_ids for message_id in receipts.get(source_id, {source_id})}
         logger.info("delivered messages", extra={

@@ -22,6 +22,7 @@ from usersync.delivery.routing import targets
 from usersync.delivery.throttle import Throttles
 from usersync.ingest.chunk_jobs import ChunkJob
 from usersync.ingest.reports import JobReports
+from usersync.limits import DEFAULT_LIMITS, InputLimits
 from usersync.observability import logger
 from usersync.parsing.files import FileRejected, chunk_records
 from usersync.records import Source, SourcedRecord, Unparsable
@@ -60,8 +61,8 @@ class _FailureBuffer:
 class ChunkRunner:
     def __init__(self, destinations: Callable[[], Mapping[str, Destination]], tokens: TokenStore,
                  failed: FailedRecordQueue, jobs: JobStore, objects: ObjectStore, reports: JobReports,
-                 ledger: Any = None, throttles: Throttles | None = None):
-        self.destinations, self.tokens, self.failed = destinations, tokens, failed
+                 ledger: Any = None, throttles: Throttles | None = None, limits: InputLimits = DEFAULT_LIMITS):
+        self.destinations, self.tokens, self.failed, self.limits = destinations, tokens, failed, limits
         self.throttles = throttles or Throttles()
         self.jobs, self.objects, self.reports = jobs, objects, reports
         # The delivery ledger (per call, per unit = chunk, per destination): what a chunk retried after
@@ -103,7 +104,8 @@ class ChunkRunner:
         def source_at(line: int, ordinal: int) -> Source:
             return Source("s3", bucket=job.bucket, key=job.key, line=line, chunk=chunk_id, ordinal=ordinal)
 
-        items = list(chunk_records(text, job.kind, first_line=job.first_line, source_at=source_at, header=job.header))
+        items = list(chunk_records(text, job.kind, first_line=job.first_line, source_at=source_at, header=job.header,
+                                   limits=self.limits))
         read = len(items)
         if not first_attempt:
             items = [kept for kept in (_remaining(item, pending, configured) for item in items) if kept is not None]
