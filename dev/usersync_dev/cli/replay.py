@@ -11,7 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from usersync_dev.cli import app
 from usersync_dev.cli.console import console, errors, fail
 from usersync_dev.cli.target import EndpointOption, ProfileOption, RegionOption, StackOption, TargetError, resolve_target
-from usersync_dev.replay import matching_filter, messages_in, replay_failed_records, replay_poison_messages
+from usersync_dev.replay import (
+    matching_filter, messages_in, replay_failed_records, replay_poison_messages, s3_record_reader,
+)
 
 
 @app.command()
@@ -47,7 +49,7 @@ def replay(
                       console=errors) as progress:
             task = progress.add_task("failed records", total=messages_in(sqs, failed_url))
             stats = replay_failed_records(sqs, failed_url, work_url, only, lambda n: progress.advance(task, n),
-                                          dry_run=dry_run)
+                                          dry_run=dry_run, read_object=s3_record_reader(target.client("s3")))
             poisoned = None
             if dead_letter_url:
                 task = progress.add_task("poison messages", total=messages_in(sqs, dead_letter_url))
