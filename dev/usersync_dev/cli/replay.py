@@ -37,6 +37,8 @@ def replay(
 
     It leaves FailedRecordsQueue once SQS took it; if it fails again, it comes back with its new reason.
 
+    A record too large for its envelope is read back from S3 (failed-records/ in the ingest bucket).
+
     DELIVERY_UNCERTAIN records hold increments the vendor may have applied: check before replaying them.
     """
     target = resolve_target(stack, profile, region, endpoint_url)
