@@ -128,6 +128,8 @@ def check_integer(value: int) -> int:
 def check_text(text: str, what: str = "the value", *, name: bool = False) -> str:
     """Refuse control characters (in a name or id: any; in a value: all but tab, LF, CR), lone
     surrogates and U+FFFE/U+FFFF: `what` holds ..."""
+    if text.isprintable():  # the usual case, at C speed: none of them is printable
+        return text
     found = (_NOT_NAME if name else _NOT_TEXT).search(text)
     if found is None:
         return text
