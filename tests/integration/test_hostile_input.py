@@ -126,30 +126,33 @@ def good(user_id: str) -> str:
     return json.dumps({"user_id": user_id, "attributes": {"nickname": "fine", "age": 30}})
 
 
-SQS_CASES = {  # case -> (the hostile record, with {u} for its user id; the field its rejection names)
-    "integer_of_5000_digits": ('{"user_id": "{u}", "attributes": {"n": ' + "9" * 5000 + "}}", "attributes.n"),
-    "lone_surrogate_in_the_user_id": ('{"user_id": "{u}\\ud800", "attributes": {"a": 1}}', "user_id"),
+SQS_CASES = {  # case -> (the hostile record, with {u} for its user id; the field its rejection names; words in it)
+    "integer_of_5000_digits": ('{"user_id": "{u}", "attributes": {"n": ' + "9" * 5000 + "}}", "attributes.n",
+                               "5,000 digits"),
+    "lone_surrogate_in_the_user_id": ('{"user_id": "{u}\\ud800", "attributes": {"a": 1}}', "user_id", "lone surrogate"),
     "lone_surrogate_in_a_value": ('{"user_id": "{u}", "attributes": {"nickname": "a\\udc00b"}}',
-                                  "attributes.nickname"),
-    "key_written_twice": ('{"user_id": "{u}", "attributes": {"age": 30, "age": 31}}', "attributes.age"),
-    "integer_2_to_the_70": ('{"user_id": "{u}", "attributes": {"points": %d}}' % 2 ** 70, "attributes.points"),
-    "nan": ('{"user_id": "{u}", "attributes": {"level": NaN}}', "attributes.level"),
-    "nul_in_a_value": ('{"user_id": "{u}", "attributes": {"nickname": "a\\u0000b"}}', "attributes.nickname"),
-    "nested_100000_levels": ('{"user_id": "{u}", "attributes": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}", None),
+                                  "attributes.nickname", "lone surrogate"),
+    "key_written_twice": ('{"user_id": "{u}", "attributes": {"age": 30, "age": 31}}', "attributes.age",
+                          "more than once"),
+    "integer_2_to_the_70": ('{"user_id": "{u}", "attributes": {"points": %d}}' % 2 ** 70, "attributes.points", "64-bit"),
+    "nan": ('{"user_id": "{u}", "attributes": {"level": NaN}}', "attributes.level", "NaN is not a JSON number"),
+    "nul_in_a_value": ('{"user_id": "{u}", "attributes": {"nickname": "a\\u0000b"}}', "attributes.nickname", "U+0000"),
+    "nested_100000_levels": ('{"user_id": "{u}", "attributes": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}", None,
+                             "nests deeper"),
     "epoch_in_milliseconds": ('{"user_id": "{u}", "attributes": {"signup": {"$date": 1472656161000}}}',
-                              "attributes.signup"),
+                              "attributes.signup", "milliseconds"),
     "url_with_a_space_in_the_host": ('{"user_id": "{u}", "attributes": {"avatar": {"$url": "https://exa mple.com/x"}}}',
-                                     "attributes.avatar"),
+                                     "attributes.avatar", "not a URL"),
     "url_with_one_slash": ('{"user_id": "{u}", "attributes": {"avatar": {"$url": "https:/example.com"}}}',
-                           "attributes.avatar"),
+                           "attributes.avatar", "not a URL"),
     "url_without_a_scheme": ('{"user_id": "{u}", "attributes": {"avatar": {"$url": "www.example.com/x.png"}}}',
-                             "attributes.avatar"),
+                             "attributes.avatar", "not a URL"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(SQS_CASES))
 def test_a_hostile_record_in_a_message_is_rejected_alone_and_the_batch_is_delivered(sandbox, case):
-    hostile, field = SQS_CASES[case]
+    hostile, field, words = SQS_CASES[case]
     bad_id = f"{case}-bad"
     # The hostile message shares a Lambda batch with good messages, and its record sits between good ones.
     ids = sandbox.publish([good(f"{case}-before"), f"[{good(f'{case}-a')}, {hostile.replace('{u}', bad_id)}, "
@@ -160,6 +163,7 @@ def test_a_hostile_record_in_a_message_is_rejected_alone_and_the_batch_is_delive
         assert_delivered(sandbox, user_id, failures)
     failure = rejected_alone(failures, kind="sqs", message_id=ids[1], index=1)
     assert failure["error"]["code"] == "INVALID_RECORD" and failure["error"].get("field") == field
+    assert words in failure["error"]["message"]
     assert not any(sandbox.batch.profile(app, bad_id) for app in BATCH_APPS)
     assert not sandbox.clevertap.profile(CLEVERTAP_ACCOUNT, bad_id)
 
@@ -243,31 +247,36 @@ def json_array(*elements: str) -> bytes:
     return ("[\n" + ",\n".join(elements) + "\n]").encode()
 
 
-BAD_JSON = {
-    "integer_of_5000_digits": ('{"user_id": "bad", "attributes": {"n": ' + "9" * 5000 + "}}", "attributes.n"),
-    "lone_surrogate": ('{"user_id": "bad", "attributes": {"nickname": "\\ud800"}}', "attributes.nickname"),
-    "key_written_twice": ('{"user_id": "bad", "attributes": {"age": 1, "age": 2}}', "attributes.age"),
-    "integer_2_to_the_70": ('{"user_id": "bad", "attributes": {"n": %d}}' % 2 ** 70, "attributes.n"),
-    "nested_100000_levels": ('{"user_id": "bad", "attributes": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}", None),
+BAD_JSON = {  # name -> (the record, the field its rejection names, words in it)
+    "integer_of_5000_digits": ('{"user_id": "bad", "attributes": {"n": ' + "9" * 5000 + "}}", "attributes.n", "64-bit"),
+    "lone_surrogate": ('{"user_id": "bad", "attributes": {"nickname": "\\ud800"}}', "attributes.nickname",
+                       "lone surrogate"),
+    "key_written_twice": ('{"user_id": "bad", "attributes": {"age": 1, "age": 2}}', "attributes.age", "more than once"),
+    "integer_2_to_the_70": ('{"user_id": "bad", "attributes": {"n": %d}}' % 2 ** 70, "attributes.n", "64-bit"),
+    "nested_100000_levels": ('{"user_id": "bad", "attributes": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}", None,
+                             "nests deeper"),
 }
-FILE_CASES = {  # case -> (key, content, [(line, field)] of the rows rejected alone)
-    **{f"jsonl_{name}": ("incoming/hostile.jsonl", jsonl(good("good-1"), bad, good("good-2")), [(2, field)])
-       for name, (bad, field) in BAD_JSON.items()},
-    **{f"json_array_{name}": ("incoming/hostile.json", json_array(good("good-1"), bad, good("good-2")), [(3, field)])
-       for name, (bad, field) in BAD_JSON.items()},
+FILE_CASES = {  # case -> (key, content, [(line, field, words)] of the rows rejected alone)
+    **{f"jsonl_{name}": ("incoming/hostile.jsonl", jsonl(good("good-1"), bad, good("good-2")), [(2, field, words)])
+       for name, (bad, field, words) in BAD_JSON.items()},
+    **{f"json_array_{name}": ("incoming/hostile.json", json_array(good("good-1"), bad, good("good-2")),
+                              [(3, field, words)])
+       for name, (bad, field, words) in BAD_JSON.items()},
     "csv_int_cell_of_5000_digits": ("incoming/hostile.csv", f"user_id,n:int\ngood-1,1\nbad,{'9' * 5000}\ngood-2,2\n".encode(),
-                                    [(3, "attributes.n")]),
+                                    [(3, "attributes.n", "64-bit")]),
     "csv_date_cell_of_5000_digits": ("incoming/hostile.csv", f"user_id,d:date\ngood-1,1\nbad,{'1' * 5000}\ngood-2,2\n".encode(),
-                                     [(3, "attributes.d")]),
+                                     [(3, "attributes.d", "64-bit")]),
     "csv_int_cell_2_to_the_70": ("incoming/hostile.csv", f"user_id,n:int\ngood-1,1\nbad,{2 ** 70}\ngood-2,2\n".encode(),
-                                 [(3, "attributes.n")]),
+                                 [(3, "attributes.n", "64-bit")]),
     "csv_nul_and_control_bytes_in_cells": ("incoming/hostile.csv", b'user_id,nickname\ngood-1,ok\nbad,"a\x00b"\n'
                                            b"bad-2,\x1b[2J\nbad\x07,x\ngood-2,ok\n",
-                                           [(3, "attributes.nickname"), (4, "attributes.nickname"), (5, "user_id")]),
+                                           [(3, "attributes.nickname", "U+0000"), (4, "attributes.nickname", "U+001B"),
+                                            (5, "user_id", "U+0007")]),
     "csv_epoch_in_milliseconds": ("incoming/hostile.csv", b"user_id,d:date\ngood-1,1\nbad,1472656161000\ngood-2,2\n",
-                                  [(3, "attributes.d")]),
-    "jsonl_gzip_lone_surrogate": ("incoming/hostile.jsonl.gz", gzip.compress(jsonl(good("good-1"), BAD_JSON["lone_surrogate"][0],
-                                                                                   good("good-2"))), [(2, "attributes.nickname")]),
+                                  [(3, "attributes.d", "milliseconds")]),
+    "jsonl_gzip_lone_surrogate": ("incoming/hostile.jsonl.gz",
+                                  gzip.compress(jsonl(good("good-1"), BAD_JSON["lone_surrogate"][0], good("good-2"))),
+                                  [(2, "attributes.nickname", "lone surrogate")]),
 }
 
 
@@ -279,9 +288,10 @@ def test_a_hostile_record_in_a_file_is_rejected_alone_with_its_line_and_the_file
     failures = envelopes(sandbox)
     for user_id in ("good-1", "good-2"):
         assert_delivered(sandbox, user_id, failures)
-    for line, field in bad_rows:
+    for line, field, words in bad_rows:
         failure = rejected_alone(failures, kind="s3", key=key, line=line)
         assert failure["error"]["code"] == "INVALID_RECORD" and failure["error"].get("field") == field
+        assert words in failure["error"]["message"]
     report = sandbox.files.report(key)
     assert report["state"] == "DONE"
     assert report["records"] == {"read": 2 + len(bad_rows), "rejected": len(bad_rows), "in_file": 2 + len(bad_rows)}
