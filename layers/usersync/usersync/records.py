@@ -223,7 +223,7 @@ def parse_operation(raw: Any) -> Operation:
     if isinstance(raw, bool):
         return SetValue(raw)
     if isinstance(raw, int):
-        return SetValue(check_integer(raw))
+        return SetValue(raw if INT_MIN <= raw <= INT_MAX else check_integer(raw))
     if isinstance(raw, float):
         if not math.isfinite(raw):
             raise InvalidValue("numbers must be finite (a float holds at most about 1.8e308)")
@@ -260,14 +260,13 @@ def _operations(raw: Any, max_attributes: int) -> dict[str, Operation]:
                            "(MAX_ATTRIBUTES_PER_RECORD)", "attributes")
     ops = {}
     for name, value in raw.items():
-        field = f"attributes.{name}"
-        if not name:
-            raise InvalidValue("attribute names must not be empty", field)
         try:
+            if not name:
+                raise InvalidValue("attribute names must not be empty")
             check_text(name, "the attribute name", name=True)
             ops[name] = parse_operation(value)
         except InvalidValue as exc:
-            raise InvalidValue(str(exc), field) from None
+            raise InvalidValue(str(exc), f"attributes.{name}") from None
     return ops
 
 
@@ -305,6 +304,7 @@ class AudienceChange(_Record):
 Record = Union[UserChange, AudienceChange]
 _IDS = ("user_id", "audience", "install_id", "action")  # checked as names: no control character at all
 _LISTS = {"destinations": True, "tags": False}          # list field -> its items are names
+_FIELDS = frozenset((*_IDS, *_LISTS, "attributes", "overwrite"))
 
 
 class InvalidRecord(ValueError):
@@ -320,7 +320,8 @@ def _check_fields(raw: dict[str, Any]) -> None:
     """What pydantic would misreport: flaws of the JSON and text that is not text, per field."""
     for key, value in raw.items():
         try:
-            check_text(key, "the field name", name=True)
+            if key not in _FIELDS:  # an unknown one: pydantic names it, once its name is text
+                check_text(key, "the field name", name=True)
             if isinstance(value, JsonFlaw):
                 raise InvalidValue(value.reason)
             if isinstance(value, str) and key in _IDS:
@@ -345,7 +346,7 @@ def parse_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record:
     if not isinstance(raw, dict):
         raise InvalidRecord(f"a record must be a JSON object, got {type(raw).__name__}")
     _check_fields(raw)
-    if not raw.keys() & {"user_id", "audience", "install_id"}:
+    if "user_id" not in raw and "audience" not in raw and "install_id" not in raw:
         found = f"; this object has {shown(', '.join(sorted(raw)))}" if raw else ""
         raise InvalidRecord("required: a user change has a user_id; an audience change has audience, install_id "
                             f"and action{found}", "user_id")

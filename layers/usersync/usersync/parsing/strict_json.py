@@ -123,11 +123,24 @@ class StrictJson:
 
     def decode(self, text: str) -> Decoded:
         """The one JSON value `text` holds. Raises JsonSyntaxError."""
-        start = _WHITESPACE.match(text).end()
-        end, decoded = self.value_at(text, start)
-        if _WHITESPACE.match(text, end).end() != len(text):
-            raise JsonSyntaxError("Extra data", end)
-        return decoded
+        self._flaws = 0
+        try:
+            try:
+                value = self._decoder.decode(text)  # the C decoder end to end: the hot path of a file's lines
+            except json.JSONDecodeError:
+                raise
+            except ValueError:  # an integer past int()'s 4,300 digits
+                value = self._long_ints.decode(text)
+        except json.JSONDecodeError as error:
+            raise JsonSyntaxError(error.msg, error.pos) from None
+        except RecursionError:
+            if value_end(text, skip_space(text, 0)) is None:
+                raise JsonSyntaxError("an array or object is not closed", 0) from None
+            return Decoded(self.too_deep, True)
+        if isinstance(value, (dict, list)) and nests_deeper_than(text, self.max_depth):
+            self._cut_deep(value)
+            return Decoded(value, True)
+        return Decoded(value, self._flaws > 0)
 
     def value_at(self, text: str, start: int) -> tuple[int, Decoded]:
         """The JSON value starting at `start` and where it ends. Raises JsonSyntaxError."""
