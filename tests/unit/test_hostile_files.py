@@ -204,3 +204,66 @@ def test_content_past_max_file_bytes_is_refused():
     with pytest.raises(FileRejected, match="more than 8 KiB of content \\(MAX_FILE_BYTES"):
         plan_file(io.BytesIO((GOOD + "\n").encode() * 200), FileFormat("jsonl"), WHERE,
                   limits=InputLimits(max_file_bytes=8192))
+
+
+class GeneratedStream(io.RawIOBase):
+    """A file made as it is read, from parts: bytes, or (byte, count) for a long run of one byte."""
+
+    def __init__(self, *parts):
+        self.parts = list(parts)
+
+    def read(self, size: int = -1) -> bytes:
+        while self.parts:
+            part = self.parts[0]
+            if isinstance(part, tuple):
+                byte, left = part
+                if left:
+                    piece = byte * min(size, left)
+                    self.parts[0] = (byte, left - len(piece))
+                    return piece
+                self.parts.pop(0)
+                continue
+            return self.parts.pop(0)
+        return b""
+
+
+def test_whitespace_between_json_array_elements_is_never_held_whole():
+    spaces = 64 * 1024 * 1024
+    stream = GeneratedStream((b" ", spaces), f"[{GOOD},".encode(), (b"\n", 1000), (b" ", spaces),
+                             f"{GOOD_2}".encode(), (b" ", spaces), b"]", (b"\t", spaces))
+    parts: dict[str, bytes] = {}
+
+    def write_part(index: int, chunk: bytes) -> str:
+        parts[f"part-{index}"] = chunk
+        return f"part-{index}"
+
+    tracemalloc.start()
+    try:
+        plan = plan_file(stream, FileFormat("json", gzip=True), WHERE, write_part=write_part)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 * 1024 * 1024, f"{peak / 2 ** 20:.0f} MiB held for whitespace"
+    items = [item for chunk in plan.chunks for item in chunk_records(
+        parts[chunk.part][chunk.start:chunk.end].decode(), plan.kind, first_line=chunk.first_line,
+        source_at=source_at)]
+    assert outcomes(items) == [("SourcedRecord", 1, None), ("SourcedRecord", 1001, None)]
+
+
+@pytest.mark.parametrize("kind, first, second", [("jsonl", GOOD, GOOD_2), ("csv", "user_id\ngood-1", "good-2")])
+def test_blank_lines_inside_a_chunk_are_held_no_more_than_a_record_s_worth(kind, first, second):
+    data = (first + "\n" + "\r\n" * 20_000 + second + "\n").encode()  # 40,000 bytes of blank lines
+    parts: dict[str, bytes] = {}
+
+    def write_part(index: int, chunk: bytes) -> str:
+        parts[f"part-{index}"] = chunk
+        return f"part-{index}"
+
+    plan = plan_file(io.BytesIO(data), FileFormat(kind, gzip=True), WHERE, write_part=write_part,
+                     limits=InputLimits(max_record_bytes=4096))
+    assert [len(part) < 4096 + 100 for part in parts.values()] == [True, True]
+    items = [item for chunk in plan.chunks for item in chunk_records(
+        parts[chunk.part][chunk.start:chunk.end].decode(), plan.kind, first_line=chunk.first_line,
+        source_at=source_at, header=plan.header)]
+    first_line = 1 + (kind == "csv")
+    assert outcomes(items) == [("SourcedRecord", first_line, None), ("SourcedRecord", first_line + 20_001, None)]

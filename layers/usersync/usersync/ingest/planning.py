@@ -28,7 +28,7 @@ from usersync.limits import DEFAULT_LIMITS, InputLimits, human_size
 from usersync.parsing.files import (
     OVERSIZED, PREVIEW_BYTES, CsvColumns, FileFormat, FileRejected, check_start, limit_csv_fields, not_utf8,
 )
-from usersync.parsing.strict_json import JsonSyntaxError, StrictJson
+from usersync.parsing.strict_json import WHITESPACE, JsonSyntaxError, StrictJson
 
 READ_BLOCK = 4 * 1024 * 1024
 DEFAULT_ROWS_PER_CHUNK = 10_000   # = Batch's bulk limit: one call per Batch destination per chunk
@@ -163,7 +163,7 @@ def plan_file(stream: BinaryIO, fmt: FileFormat, where: str, *, rows_per_chunk: 
         return plan
     chunker = _Chunker(plan, rows_per_chunk, max_chunk_bytes, write_part)
     kind = fmt.kind
-    if kind == "json" and first[len(bom):].lstrip()[:1] in (b"{", b""):
+    if kind == "json" and first[len(bom):].lstrip()[:1] == b"{":
         kind = "jsonl"  # a .json file of one object per line is JSON Lines
         _refuse_one_object_over_lines(first[len(bom):], where, limits)
     plan.kind = kind
@@ -254,6 +254,8 @@ def _plan_lines(stream: _Replay, bom: bytes, plan: FilePlan, chunker: _Chunker, 
         except UnicodeDecodeError as error:
             raise not_utf8(where, number, error) from None
 
+    record_end = 0  # where the pending chunk's last record ends: blank lines after it are held up to a record's worth
+
     if plan.kind == "jsonl":
         for raw in _raw_lines(stream, max_record):
             number += 1
@@ -270,7 +272,11 @@ def _plan_lines(stream: _Replay, bom: bytes, plan: FilePlan, chunker: _Chunker, 
                 data.extend(raw if number > 1 or not bom else raw[len(bom):])
             if decoded(raw).strip():
                 chunker.record(position, number + 1)
+                record_end = position
             elif chunker.rows == 0:  # blank lines between chunks start no chunk
+                chunker.begin(position, number + 1)
+            elif position - record_end > max_record:
+                chunker.close(record_end)
                 chunker.begin(position, number + 1)
     else:
         limit_csv_fields(limits)
@@ -301,7 +307,11 @@ def _plan_lines(stream: _Replay, bom: bytes, plan: FilePlan, chunker: _Chunker, 
                 row_start = position
                 if row:
                     chunker.record(position, number + 1)
+                    record_end = position
                 elif chunker.rows == 0:
+                    chunker.begin(position, number + 1)
+                elif position - record_end > max_record:
+                    chunker.close(record_end)
                     chunker.begin(position, number + 1)
         except csv.Error as error:
             raise FileRejected(f"{where} line {number}: {error} (an unclosed quote?)") from None
@@ -338,23 +348,31 @@ def _plan_json_array(stream: _Replay, bom: bytes, plan: FilePlan, chunker: _Chun
         text = text[index:]
 
     def skip_space(index: int) -> int:
+        nonlocal chunk_start_line
         while True:
-            while index < len(text) and text[index] in " \t\r\n":
-                index += 1
+            index = WHITESPACE.match(text, index).end()
             if index < len(text) or eof:
                 return index
+            # Whitespace up to the end of what was read: hold no more of it than a record's worth.
+            if chunk_start_line is not None and index - last_end > max_record:
+                _close_json_chunk(chunker, text, last_end, base_bytes)  # the chunk ends at its last element
+                chunk_start_line = None
+            if chunk_start_line is None:
+                trim(index)
+                index = 0
             more()
 
     def rejected(message: str, index: int) -> FileRejected:
         return FileRejected(f"{where} line {base_line + text.count(chr(10), 0, index)}: {message}")
 
     too_long = f"an element longer than {human_size(max_record)} (MAX_RECORD_BYTES): the elements after it cannot be found"
+    chunk_start_line: int | None = None
+    last_end = 0  # where the last element of the pending chunk ends in `text`
     more()
     position = skip_space(0)
     if position >= len(text) or text[position] != "[":
         raise rejected("a .json file must hold one JSON array of records (or one record per line)", position)
     position = skip_space(position + 1)
-    chunk_start_line = None
     while True:
         if position >= len(text):
             raise rejected("the JSON array is not closed", position)
@@ -378,6 +396,7 @@ def _plan_json_array(stream: _Replay, bom: bytes, plan: FilePlan, chunker: _Chun
         if end - position > max_record // 4 and len(text[position:end].encode("utf-8")) > max_record:
             raise rejected(too_long, position)
         chunker.rows += 1
+        last_end = end
         full = chunker.rows >= chunker.rows_per_chunk or end >= chunker.max_chunk_bytes
         if full:
             _close_json_chunk(chunker, text, end, base_bytes)

@@ -38,7 +38,7 @@ class Decoded:
     flawed: bool  # holds a JsonFlaw: the text, not the value, shows what was written
 
 
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
+WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's
 # A JSON string (possessive: no backtracking on a long unterminated one), or a bracket.
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]++")
@@ -47,7 +47,7 @@ _TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]')
 
 
 def skip_space(text: str, position: int) -> int:
-    return _WHITESPACE.match(text, position).end()
+    return WHITESPACE.match(text, position).end()
 
 
 def nests_deeper_than(text: str, depth: int, start: int = 0, end: int | None = None) -> bool:
@@ -182,14 +182,14 @@ class StrictJson:
         """(start, end, value) of each element of a comma-separated sequence of JSON values that
         runs from `start` to a closing `]` or to the end of `text` (which is at `skip_space` of the
         last element's end). Raises JsonSyntaxError."""
-        position = _WHITESPACE.match(text, start).end()
+        position = WHITESPACE.match(text, start).end()
         length = len(text)
         while position < length and text[position] != "]":
             end, decoded = self.value_at(text, position)
             yield position, end, decoded
-            position = _WHITESPACE.match(text, end).end()
+            position = WHITESPACE.match(text, end).end()
             if position < length and text[position] == ",":
-                position = _WHITESPACE.match(text, position + 1).end()
+                position = WHITESPACE.match(text, position + 1).end()
                 if position >= length or text[position] == "]":
                     raise JsonSyntaxError("a trailing comma", position)
             elif position < length and text[position] != "]":
