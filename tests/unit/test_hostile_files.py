@@ -267,3 +267,25 @@ def test_blank_lines_inside_a_chunk_are_held_no_more_than_a_record_s_worth(kind,
         source_at=source_at, header=plan.header)]
     first_line = 1 + (kind == "csv")
     assert outcomes(items) == [("SourcedRecord", first_line, None), ("SourcedRecord", first_line + 20_001, None)]
+
+
+RAW_FILES = st.one_of(
+    st.binary(max_size=3000),
+    st.text(max_size=1000).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.lists(st.sampled_from([b"{", b"}", b"[", b"]", b",", b'"', b"\n", b"\r\n", b"user_id", b":", b"1" * 30,
+                              b"\\ud800", b"NaN", b"\xef\xbb\xbf", b" ", b"\x00", b"\xff"]), max_size=60).map(b"".join),
+)
+
+
+@given(RAW_FILES, st.sampled_from(["csv", "jsonl", "json"]), st.booleans())
+def test_whatever_bytes_a_file_holds_it_is_refused_whole_or_read_record_by_record(data, kind, compressed):
+    try:
+        items = read_file(gzip.compress(data) if compressed else data, FileFormat(kind, compressed),
+                          InputLimits(max_record_bytes=1024))
+    except FileRejected as refused:
+        assert WHERE in str(refused) and len(str(refused)) < 1000
+        return
+    for item in items:
+        assert isinstance(item, (SourcedRecord, Unparsable)) and item.source.line >= 1
+        if isinstance(item, Unparsable):
+            assert item.reason and len(item.reason) < 3000
