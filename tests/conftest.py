@@ -13,3 +13,12 @@ os.environ.update({
     "POWERTOOLS_SERVICE_NAME": "usersync",
 })
 os.environ.pop("AWS_PROFILE", None)
+
+# Hypothesis: CI-sized runs by default; HYPOTHESIS_PROFILE=soak runs the hostile-input properties long.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("soak", max_examples=5_000, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -5,7 +5,9 @@ back to the work queue.
   code, retryable) is re-published to WorkQueue as one record, narrowed to the destination it
   failed for (`destinations: [name]`), so destinations that took it are not sent it again. The
   envelope is deleted only once SQS accepted the new message; one that does not match, or that
-  cannot be replayed (a record cut to fit the envelope), stays in the queue.
+  cannot be replayed (a record cut to fit the envelope), stays in the queue. A record too large for
+  its envelope was written to S3 (`record_s3`): it is read back from there, and replayed if it fits
+  a WorkQueue message.
 - Poison messages (WorkDeadLetterQueue: failed 5 receives as a whole) are moved back to WorkQueue
   as they are, with their first message id in the `usersync-original-message-id` attribute, signed
   (usersync.replays) with the replay key, an SSM SecureString parameter created on first use: the
@@ -25,6 +27,7 @@ from typing import Any
 from usersync.replays import ORIGINAL_MESSAGE_ID, REPLAY_SIGNATURE, signature
 
 SQS_BATCH = 10
+WORK_MESSAGE_MAX_BYTES = 256 * 1024  # WorkQueue's MaximumMessageSize (template.yaml)
 # Messages stay hidden this long while one replay goes through the queue; what it leaves is made
 # visible again at the end. Longer than any replay of a queue SQS can hold in one go.
 HIDE_WHILE_REPLAYING_S = 900
@@ -58,20 +61,47 @@ class NotReplayable(ValueError):
     pass
 
 
-def replay_body(envelope: dict[str, Any]) -> str:
-    """The work-queue message that sends an envelope's record again, to its failed destination only."""
+RecordReader = Callable[[str, str], bytes]  # (bucket, key) -> the object's content
+
+
+def s3_record_reader(s3: Any) -> RecordReader:
+    return lambda bucket, key: s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def replay_body(envelope: dict[str, Any], read_object: RecordReader | None = None) -> str:
+    """The work-queue message that sends an envelope's record again, to its failed destination only.
+    `read_object` reads a record the envelope points to in S3 (`record_s3`)."""
     if envelope.get("version") != ENVELOPE_VERSION:
         raise NotReplayable(f"unknown envelope version {envelope.get('version')!r}")
     record = envelope.get("record")
+    if isinstance(envelope.get("record_s3"), dict):
+        record = _record_in_s3(envelope["record_s3"], read_object)
     if isinstance(record, dict) and record.get("truncated") is True and "prefix" in record:
-        raise NotReplayable("the record was too large for the failed-records queue and was cut: resend it "
+        raise NotReplayable("the record was too large to be read or kept whole, and was cut: resend it "
                             "from its source")
-    if isinstance(record, str):  # a message body that was not JSON, kept as it came
-        return record
-    destination = envelope.get("destination")
-    if isinstance(record, dict) and destination:
-        record = {**record, "destinations": [destination]}
-    return json.dumps(record, ensure_ascii=False)
+    if isinstance(record, str):  # a message body or line that was not a record, kept as it came
+        body = record
+    else:
+        destination = envelope.get("destination")
+        if isinstance(record, dict) and destination:
+            record = {**record, "destinations": [destination]}
+        body = json.dumps(record, ensure_ascii=False)
+    if len(body.encode("utf-8", "surrogatepass")) > WORK_MESSAGE_MAX_BYTES:
+        raise NotReplayable(f"the record is {len(body.encode('utf-8', 'surrogatepass')):,} bytes, more than a "
+                            f"WorkQueue message holds ({WORK_MESSAGE_MAX_BYTES:,}): send it in a file under the "
+                            "ingest prefix instead")
+    return body
+
+
+def _record_in_s3(where: dict[str, Any], read_object: RecordReader | None) -> Any:
+    bucket, key = where.get("bucket"), where.get("key")
+    if read_object is None:
+        raise NotReplayable(f"the record is in s3://{bucket}/{key}: replay needs access to S3 to read it")
+    try:
+        return json.loads(read_object(bucket, key))
+    except Exception as error:  # noqa: BLE001 - any failure to read it is a reason to leave the envelope
+        raise NotReplayable(f"the record in s3://{bucket}/{key} cannot be read back ({error}): it may "
+                            "have expired (the bucket's ExpireFailedRecords rule)") from None
 
 
 def _drain(sqs: Any, queue_url: str, handle_batch: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
@@ -112,7 +142,9 @@ def _move(sqs: Any, source_url: str, target_url: str, moves: list[tuple[dict[str
 
 
 def replay_failed_records(sqs: Any, failed_queue_url: str, work_queue_url: str, only: ReplayFilter = ReplayFilter(),
-                          on_progress: Callable[[int], None] = lambda n: None, dry_run: bool = False) -> ReplayStats:
+                          on_progress: Callable[[int], None] = lambda n: None, dry_run: bool = False,
+                          read_object: RecordReader | None = None) -> ReplayStats:
+    """`read_object` reads records that envelopes point to in S3 (`s3_record_reader(s3)`)."""
     stats = ReplayStats()
 
     def handle(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -125,7 +157,7 @@ def replay_failed_records(sqs: Any, failed_queue_url: str, work_queue_url: str, 
                     stats.left += 1
                     left.append(message)
                     continue
-                body = replay_body(envelope)
+                body = replay_body(envelope, read_object)
             except (ValueError, NotReplayable) as why:
                 stats.not_replayable.append(f"{message['MessageId']}: {why}")
                 left.append(message)

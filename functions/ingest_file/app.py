@@ -5,6 +5,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from usersync import wiring
+from usersync.ingest.notifications import is_s3_event
 from usersync.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -20,4 +21,6 @@ def ingest_record(record: SQSRecord) -> list:
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     ingest.register_lambda_context(context)
+    if is_s3_event(event):  # S3's own event, not through FileEventsQueue (a direct trigger, a test invoke)
+        return {"ingested": ingest.ingest_notification(event)}
     return process_partial_response(event=event, record_handler=ingest_record, processor=processor, context=context)

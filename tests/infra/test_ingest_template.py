@@ -61,9 +61,32 @@ def test_idempotency_has_its_own_table_keyed_as_powertools_expects(template):
 
 
 def test_functions_may_write_only_outside_the_ingest_prefix(template):
-    for function in ("IngestFileFunction", "DeliverChunkFunction"):
+    written = {}
+    for function in ("IngestFileFunction", "DeliverChunkFunction", "DeliverFunction"):
         for policy in props(template, function)["Policies"]:
-            for statement in policy.get("Statement", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
                 if "s3:PutObject" in statement["Action"]:
                     resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-                    assert all("/reports/" in r["Fn::Sub"] or "/work/" in r["Fn::Sub"] for r in resources), function
+                    assert all(r["Fn::Sub"].split("}/")[1] in ("reports/*", "work/*", "failed-records/*")
+                               for r in resources), function
+                    written.setdefault(function, set()).update(r["Fn::Sub"].split("}/")[1] for r in resources)
+    # A record too large for its failed-records envelope goes to S3 from both delivering functions.
+    assert "failed-records/*" in written["DeliverFunction"] and "failed-records/*" in written["DeliverChunkFunction"]
+
+
+def test_failed_records_written_to_s3_expire_after_their_envelopes(template):
+    rules = {r["Id"]: r for r in props(template, "IngestBucket")["LifecycleConfiguration"]["Rules"]}
+    rule = rules["ExpireFailedRecords"]
+    assert rule["Prefix"] == "failed-records/" and rule["Status"] == "Enabled"
+    queue = props(template, "FailedRecordsQueue")
+    assert rule["ExpirationInDays"] * 86400 > queue["MessageRetentionPeriod"]
+    for function in ("DeliverFunction", "DeliverChunkFunction"):
+        assert props(template, function)["Environment"]["Variables"]["FAILED_RECORDS_BUCKET"] == {"Ref": "IngestBucket"}
+
+
+def test_envelopes_are_sized_for_the_failed_records_queue(template):
+    from usersync.stores.failed_records import MAX_ENVELOPE_BYTES
+    from usersync_dev.replay import WORK_MESSAGE_MAX_BYTES
+
+    assert props(template, "FailedRecordsQueue")["MaximumMessageSize"] == MAX_ENVELOPE_BYTES
+    assert props(template, "WorkQueue")["MaximumMessageSize"] == WORK_MESSAGE_MAX_BYTES

@@ -77,7 +77,8 @@ def test_every_module_loads_with_only_the_layer_and_every_one_is_used(layer_for_
         "PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "unused", "AWS_SECRET_ACCESS_KEY": "unused",
         "STATE_TABLE": "t", "DESTINATIONS_CONFIG": "/usersync/destinations", "FAILED_RECORDS_QUEUE_URL": "q",
-        "CHUNK_QUEUE_URL": "c", "IDEMPOTENCY_TABLE": "i", "POWERTOOLS_TRACE_DISABLED": "true",
+        "CHUNK_QUEUE_URL": "c", "IDEMPOTENCY_TABLE": "i", "FAILED_RECORDS_BUCKET": "b",
+        "POWERTOOLS_TRACE_DISABLED": "true",
     }
     result = subprocess.run([base_python(), "-S", "-E", "-c", PROBE, str(layer_for_this_python), *functions],
                             capture_output=True, text=True, timeout=120, env=environment)

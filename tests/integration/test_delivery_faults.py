@@ -130,10 +130,11 @@ def test_a_lost_response_after_an_applied_increment_applies_it_once(sandbox):
 
 def test_three_bad_records_among_10000_are_isolated_and_every_good_one_delivered(sandbox):
     only(sandbox, "batch_ios")  # one bulk call of up to 10,000 users
-    bad = {1234, 5678, 9012}  # a date Batch cannot read (year 31 million): only Batch knows
+    bad = {1234, 5678, 9012}  # an attribute the app refuses: only Batch knows (records pass every check of ours)
+    sandbox.batch.refuse_attribute("blocked")
     bodies = []
     for m in range(10):
-        records = [{"user_id": f"u{i}", "attributes": {"n": i, **({"seen": {"$date": 10**15}} if i in bad else {})}}
+        records = [{"user_id": f"u{i}", "attributes": {"n": i, **({"blocked": 1} if i in bad else {})}}
                    for i in range(m * 1000, (m + 1) * 1000)]
         bodies.append(json.dumps(records))
     sandbox.publish(bodies)

@@ -135,3 +135,41 @@ def test_a_cut_record_is_not_replayable_and_a_filter_can_keep_to_retryable_ones(
                      "error": {"code": "VENDOR_REJECTED"}})
     only = ReplayFilter(retryable_only=True)
     assert only.matches({"retryable": True, "error": {"code": "X"}}) and not only.matches({"retryable": False})
+
+
+def test_a_record_too_large_for_its_envelope_is_read_back_from_s3_and_delivered_by_replay(sandbox):
+    batch_ios(sandbox, api_key_reference="ssm:/usersync/secrets/not_an_app_key")
+    sandbox.stack.client("ssm").put_parameter(Name="/usersync/secrets/not_an_app_key", Value="0" * 32,
+                                              Type="SecureString", Overwrite=True)
+    # A record 150 bytes short of a message's 256 KiB: it fits WorkQueue, its envelope would not.
+    overhead = len(json.dumps({"user_id": "long-bio", "attributes": {"bio": ""}}).encode())
+    record = {"user_id": "long-bio", "attributes": {"bio": "é" * ((262_144 - 150 - overhead) // 2)}}
+    sandbox.publish([json.dumps(record, ensure_ascii=False)])
+    sandbox.deliver_pump().drain()
+    [body] = sandbox.queue_bodies("FailedRecordsQueue")
+    assert len(body.encode()) <= 262_144  # with the record inside, the envelope would not be
+    envelope = json.loads(body)
+    assert envelope["record"] is None and envelope["error"]["vendor_status"] == 401
+    where = envelope["record_s3"]
+    assert where["bucket"] == sandbox.files.bucket and where["key"].startswith("failed-records/")
+
+    batch_ios(sandbox)  # the fix
+    result = replay(sandbox, "--destination", "batch_ios")
+    assert result.exit_code == 0 and "1 replayed" in result.output, result.output
+    sandbox.deliver_pump().drain()
+    assert sandbox.batch.profile("ios", "long-bio")["attributes"]["bio"] == record["attributes"]["bio"]
+    assert sandbox.failed_records() == []
+
+
+def test_a_record_in_s3_too_large_for_the_work_queue_is_left_with_a_reason():
+    envelope = {"version": 1, "record": None, "record_s3": {"bucket": "b", "key": "failed-records/x.json"},
+                "destination": "batch_ios", "error": {"code": "VENDOR_REJECTED"}}
+    large = json.dumps({"user_id": "u", "attributes": {"bio": "x" * 300_000}}).encode()
+    with pytest.raises(ValueError, match="more than a WorkQueue message holds"):
+        replay_body(envelope, lambda bucket, key: large)
+    with pytest.raises(ValueError, match="needs access to S3"):
+        replay_body(envelope)
+    with pytest.raises(ValueError, match="cannot be read back"):
+        replay_body(envelope, lambda bucket, key: (_ for _ in ()).throw(KeyError(key)))
+    assert json.loads(replay_body(envelope, lambda bucket, key: b'{"user_id": "u"}')) == {
+        "user_id": "u", "destinations": ["batch_ios"]}

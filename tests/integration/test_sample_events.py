@@ -148,6 +148,16 @@ def test_the_s3_sample_refuses_its_object_when_that_version_does_not_exist(sandb
     assert sandbox.queue_bodies("ChunkQueue") == [] and vendor_calls(sandbox) == NO_VENDOR_CALL
 
 
+@checks("ingest_file", "s3-event-direct.json")
+def test_s3s_own_event_not_through_sqs_is_ingested_the_same_way(sandbox):
+    """A direct trigger or a test invoke: the same job, refused for the same reason, and no exception."""
+    answer = invoke(sandbox, "ingest_file", sample("ingest_file", "s3-event-direct.json"))
+    error = f"s3://usersync-ingest-bucket/{KEY} (version {VERSION}) no longer exists"
+    assert [(i["state"], i["error"]) for i in answer["ingested"]] == [("FAILED", error)]
+    assert (sandbox.files.job(KEY)["state"], sandbox.files.report(KEY)["error"]) == ("FAILED", error)
+    assert sandbox.queue_bodies("ChunkQueue") == [] and vendor_calls(sandbox) == NO_VENDOR_CALL
+
+
 @checks("ingest_file", "s3-test-event.json")
 def test_the_s3_test_event_sample_is_acknowledged_and_does_nothing(sandbox):
     assert invoke(sandbox, "ingest_file", sample("ingest_file", "s3-test-event.json")) == NOTHING_HANDED_BACK

@@ -59,13 +59,6 @@ def test_a_thirty_character_name_is_fine():
     assert element({"a" * 30: 1})["update"]["values"] == {"u." + "a" * 30: 1}
 
 
-@pytest.mark.parametrize("url", ["cdn.example.com/a.png", "https:/x", "https://" + "a" * 2041])
-def test_urls_need_a_scheme_and_at_most_2048_characters(url):
-    with pytest.raises(RecordRejected) as caught:
-        element({"avatar": {"$url": url}})
-    assert caught.value.code == "VENDOR_RULE" and caught.value.field == "attributes.avatar"
-
-
 @pytest.mark.parametrize("op, verb", [({"$incr": 10}, "$incr"), ({"$decr": 3}, "$decr")])
 def test_increments_are_rejected_for_batch_with_a_clear_reason(op, verb):
     with pytest.raises(RecordRejected) as caught:

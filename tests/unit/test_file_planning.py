@@ -106,11 +106,18 @@ def test_an_empty_array_and_a_header_only_csv_have_no_chunks():
     assert plan_file(io.BytesIO(b"user_id,a\n"), FileFormat("csv"), WHERE).chunks == []
 
 
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "json"])
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\n \r\n\t\n"])
+def test_an_empty_file_of_any_format_has_no_records_and_no_chunks(kind, content):
+    """One rule for every format (docs/record-format.md): nothing but whitespace is no records, not an error."""
+    plan = plan_file(io.BytesIO(content), FileFormat(kind), WHERE)
+    assert plan.chunks == [] and plan.rows == 0
+
+
 @pytest.mark.parametrize(("data", "fmt", "message"), [
     ("user_id\nAndré\n".encode("latin-1"), FileFormat("csv"), r"line 2 is not UTF-8"),
     ("user_id\nu1\n".encode("utf-16"), FileFormat("csv"), "UTF-16"),
     (gzip.compress(b"user_id\n"), FileFormat("csv"), "gzip-compressed but its name"),
-    (b"", FileFormat("csv"), "is empty"),
     (b"age:int\n1\n", FileFormat("csv"), "needs a user_id column"),
     (b'user_id\n"unclosed\n' + b"x\n" * 10 + b'u,"' + b"y" * 1_100_000 + b'"\n', FileFormat("csv"), "line"),
     (b'[{"user_id": "a"}, {"user_id": }]', FileFormat("json"), "line 1: not valid JSON"),

@@ -13,7 +13,7 @@ from usersync_dev.cli.console import console, errors, fail
 from usersync_dev.cli.target import EndpointOption, ProfileOption, RegionOption, StackOption, TargetError, resolve_target
 from usersync.replays import DEFAULT_KEY_PARAMETER
 from usersync_dev.replay import (
-    matching_filter, messages_in, replay_failed_records, replay_key, replay_poison_messages,
+    matching_filter, messages_in, replay_failed_records, replay_key, replay_poison_messages, s3_record_reader,
 )
 
 
@@ -38,6 +38,8 @@ def replay(
 
     It leaves FailedRecordsQueue once SQS took it; if it fails again, it comes back with its new reason.
 
+    A record too large for its envelope is read back from S3 (failed-records/ in the ingest bucket).
+
     DELIVERY_UNCERTAIN records hold increments the vendor may have applied: check before replaying them.
     """
     target = resolve_target(stack, profile, region, endpoint_url)
@@ -50,7 +52,7 @@ def replay(
                       console=errors) as progress:
             task = progress.add_task("failed records", total=messages_in(sqs, failed_url))
             stats = replay_failed_records(sqs, failed_url, work_url, only, lambda n: progress.advance(task, n),
-                                          dry_run=dry_run)
+                                          dry_run=dry_run, read_object=s3_record_reader(target.client("s3")))
             poisoned = None
             if dead_letter_url:
                 key = replay_key(target.client("ssm"), target.outputs.get("ReplayKeyParameterName",

@@ -50,7 +50,7 @@ class LocalFile:
                         raise FileRejected(f"{self.path.name}: not UTF-8 from line {chunk.first_line} "
                                            f"({error.reason}): was it changed while being read?") from None
                     yield from chunk_records(
-                        text, self.plan.kind, first_line=chunk.first_line, header=self.plan.header,
+                        text, chunk.kind or self.plan.kind, first_line=chunk.first_line, header=self.plan.header,
                         source_at=lambda line, ordinal: Source("s3", key=key, line=line, ordinal=ordinal))
         finally:
             if self._parts is not None:
@@ -71,7 +71,7 @@ def plan_local_file(path: Path, *, rows_per_chunk: int = DEFAULT_ROWS_PER_CHUNK)
         with open(path, "rb") as raw:
             stream = gzip.GzipFile(fileobj=raw) if fmt.gzip else raw
             plan = plan_file(stream, fmt, path.name, rows_per_chunk=rows_per_chunk,
-                             write_part=write_part if fmt.gzip else None)
+                             write_part=write_part if fmt.gzip else None, compressed_bytes=path.stat().st_size)
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         if parts is not None:
             parts.cleanup()

@@ -179,6 +179,15 @@ class LocalAwsStack:
         key = setup.create_access_key(UserName=ADMIN)["AccessKey"]
         self._use_credentials(key["AccessKeyId"], key["SecretAccessKey"])
 
+    def admin_credentials(self) -> dict[str, str]:
+        """The administrator's credentials as the environment variables boto3 reads (a child process
+        that looks at the stack, or runs functions on it, as the sandbox does in this one)."""
+        frozen = self._botocore.get_credentials().get_frozen_credentials()
+        env = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
+        if frozen.token:
+            env["AWS_SESSION_TOKEN"] = frozen.token
+        return env
+
     @contextmanager
     def unchecked(self) -> Iterator[None]:
         """moto lets any request in, signed or not, until the block ends (a kept stack read by the

@@ -158,6 +158,13 @@ class BatchCustomDataSimulator(BatchApiSimulator):
     def clear_state(self) -> None:
         self._profiles: dict[str, dict[str, dict]] = {}  # app -> custom id -> profile (tags as sets)
         self._tokens: list[dict] = []
+        self._refused: set[str] = set()
+
+    def refuse_attribute(self, name: str) -> None:
+        """Until reset, answer MALFORMED_PARAMETER to a call that sets attribute `name`: a rule of
+        the app's own, which no client can check before sending (for tests of bisecting)."""
+        with self._state_lock:
+            self._refused.add(name)
 
     # -- what tests assert on --------------------------------------------------------------------
 
@@ -196,6 +203,10 @@ class BatchCustomDataSimulator(BatchApiSimulator):
             updates = [(request.params["custom_id"], None)]
         else:
             updates = [(custom_id, None) for custom_id in _parse_delete_ids(read_json_body(request))]
+        for custom_id, update in updates:
+            for operation in update.operations if update else ():
+                if operation.name in self._refused:
+                    raise malformed(f"user {custom_id!r}: this app refuses attribute {operation.name!r}")
         # everything was validated above: a call is accepted or rejected as a whole
         for custom_id, update in updates:
             profile = _apply(profiles.get(custom_id), update) if update else None

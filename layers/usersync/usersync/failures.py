@@ -13,6 +13,14 @@ if TYPE_CHECKING:  # records name their failure codes: no import cycle at run ti
     from usersync.records import Source, SourcedRecord, Unparsable
 
 ENVELOPE_VERSION = 1
+# An error's text and field in an envelope are cut here: a message may quote a value, a field name
+# a key, and neither may crowd out the record.
+MAX_MESSAGE_CHARS = 2_000
+MAX_FIELD_CHARS = 300
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
 
 
 class FailureCode(StrEnum):
@@ -55,9 +63,9 @@ class FailedRecord:
                    why.vendor_status, why.vendor_code)
 
     def envelope(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": str(self.code), "message": self.message}
+        error: dict[str, Any] = {"code": str(self.code), "message": _cut(self.message, MAX_MESSAGE_CHARS)}
         if self.field:
-            error["field"] = self.field
+            error["field"] = _cut(self.field, MAX_FIELD_CHARS)
         if self.vendor_status is not None:
             error["vendor_status"] = self.vendor_status
         if self.vendor_code is not None:

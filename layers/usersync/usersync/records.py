@@ -7,13 +7,15 @@ mapping module, so one record can reach several vendors with per-destination out
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, ValidationInfo, field_validator
 
 from usersync.failures import FailureCode
+from usersync.limits import DEFAULT_LIMITS, InputLimits
 
 
 # --- operations on one attribute -------------------------------------------------------
@@ -64,50 +66,170 @@ REMOVE = Remove()
 
 
 class InvalidValue(ValueError):
-    """A value that does not follow the record format; the message says what is expected."""
+    """A value that does not follow the record format; the message says what is expected.
+    `field` (a dotted path), when set, overrides where the record's error points."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class JsonFlaw:
+    """A value the strict JSON reading (usersync.parsing.strict_json) refused where it stood: a
+    duplicate key, NaN or Infinity, an integer of too many digits, too deep a nesting. It is no
+    value of the format, so the record holding it is rejected, naming the field."""
+    reason: str
+
+    def __str__(self) -> str:
+        return f"<{self.reason}>"
+
+
+# --- rules every value follows, whatever its destination ------------------------------------
+
+# 64-bit signed: the integer every vendor's JSON reader takes (neither page states a wider range).
+INT_MIN, INT_MAX = -(2 ** 63), 2 ** 63 - 1
+INT_MAX_DIGITS = len(str(INT_MAX))
+# $date: epoch seconds of years 1 to 9999 (UTC), the range of an ISO-8601 date.
+EPOCH_MIN = int(datetime(1, 1, 1, tzinfo=timezone.utc).timestamp())
+EPOCH_MAX = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp())
+# $url: Batch's rule (a scheme, `://`, at most 2,048 characters), for every destination.
+MAX_URL_CHARS = 2048
+URL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")
+# Text: no control character but tab, line feed and carriage return (names and ids: none at all),
+# no lone surrogate (not Unicode: nothing can encode it), no U+FFFE / U+FFFF (SQS refuses them).
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_NOT_NAME = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+SHOWN_CHARS = 60  # of a value quoted in a message
+
+
+def shown(value: str) -> str:
+    """A value quoted in a message, cut: an error message never carries a whole huge value."""
+    return repr(value) if len(value) <= SHOWN_CHARS else repr(value[:SHOWN_CHARS]) + f"... ({len(value):,} characters)"
+
+
+def shown_integer(value: int) -> str:
+    if value.bit_length() <= 64:
+        return str(value)
+    return f"an integer of {int(value.bit_length() * 0.30103) + 1:,} digits"  # str() refuses > 4,300 digits
+
+
+def integer_out_of_range(what: str) -> str:
+    return (f"{what} is outside the 64-bit integer range the vendors take ({INT_MIN:,} to {INT_MAX:,}): "
+            "send it as a string")
+
+
+def check_integer(value: int) -> int:
+    if INT_MIN <= value <= INT_MAX:
+        return value
+    raise InvalidValue(integer_out_of_range(shown_integer(value)))
+
+
+def check_text(text: str, what: str = "the value", *, name: bool = False) -> str:
+    """Refuse control characters (in a name or id: any; in a value: all but tab, LF, CR), lone
+    surrogates and U+FFFE/U+FFFF: `what` holds ..."""
+    if text.isprintable():  # the usual case, at C speed: none of them is printable
+        return text
+    found = (_NOT_NAME if name else _NOT_TEXT).search(text)
+    if found is None:
+        return text
+    char = found.group()
+    at = f"at character {found.start() + 1}"
+    if "\ud800" <= char <= "\udfff":
+        raise InvalidValue(f"{what} holds a lone surrogate (U+{ord(char):04X}) {at}: not Unicode text; "
+                           "a \\uD8xx-\\uDBxx escape must be followed by a \\uDCxx-\\uDFxx one")
+    if char in "\ufffe\uffff":
+        raise InvalidValue(f"{what} holds U+{ord(char):04X} {at}, which is not a character")
+    kind = "names and ids take none" if name else "values take tab, line feed and carriage return only"
+    raise InvalidValue(f"{what} holds the control character U+{ord(char):04X} {at} ({kind})")
+
+
+def _epoch(seconds: int) -> int:
+    if EPOCH_MIN <= seconds <= EPOCH_MAX:
+        return seconds
+    if EPOCH_MIN <= seconds // 1000 <= EPOCH_MAX:
+        raise InvalidValue(
+            f"$date {shown_integer(seconds)} is not epoch seconds of years 1 to 9999: it looks like "
+            "milliseconds; $date takes seconds (divide by 1000)")
+    raise InvalidValue(f"$date {shown_integer(seconds)} is outside years 1 to 9999 "
+                       f"(epoch seconds {EPOCH_MIN} to {EPOCH_MAX})")
 
 
 def parse_date(raw: Any) -> SetDate:
-    """ISO-8601 string (naive means UTC) or epoch seconds."""
+    """ISO-8601 string (naive means UTC) or epoch seconds, within years 1 to 9999 (UTC)."""
+    if isinstance(raw, JsonFlaw):
+        raise InvalidValue(raw.reason)
     if isinstance(raw, bool):
         raise InvalidValue("$date must be an ISO-8601 string or epoch seconds, not a boolean")
     if isinstance(raw, (int, float)):
         if not math.isfinite(raw):
             raise InvalidValue("$date epoch seconds must be a finite number")
-        return SetDate(int(raw))
+        return SetDate(_epoch(int(raw)))  # a fraction of a second is dropped
     if isinstance(raw, str):
         try:
             parsed = datetime.fromisoformat(raw.strip())
         except ValueError:
-            raise InvalidValue(f"$date {raw!r} is not an ISO-8601 date (e.g. 2016-01-10T10:00:00)") from None
+            raise InvalidValue(f"$date {shown(raw)} is not an ISO-8601 date (e.g. 2016-01-10T10:00:00)") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
-        return SetDate(int(parsed.timestamp()))
+        try:
+            return SetDate(_epoch(int(parsed.timestamp())))
+        except InvalidValue:  # an offset took it out of years 1 to 9999 (UTC)
+            raise InvalidValue(f"$date {shown(raw)} is outside years 1 to 9999 once in UTC") from None
     raise InvalidValue("$date must be an ISO-8601 string or epoch seconds")
 
 
+def parse_url(raw: Any) -> SetUrl:
+    """`scheme://` and a non-empty rest without whitespace, at most MAX_URL_CHARS characters."""
+    if isinstance(raw, JsonFlaw):
+        raise InvalidValue(raw.reason)
+    if not isinstance(raw, str):
+        raise InvalidValue("$url must be a string")
+    if len(raw) > MAX_URL_CHARS:
+        raise InvalidValue(f"$url has {len(raw):,} characters, more than {MAX_URL_CHARS:,}")
+    check_text(raw, "$url")
+    if not URL_PATTERN.fullmatch(raw):
+        raise InvalidValue(f"$url {shown(raw)} is not a URL: a scheme, then ://, then the rest without spaces "
+                           "(https://cdn.example.com/a.png, myapp://path)")
+    return SetUrl(raw)
+
+
 def _strings(raw: Any, what: str) -> tuple[str, ...]:
-    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+    if not isinstance(raw, list):
         raise InvalidValue(f"{what} must be a list of strings")
+    for value in raw:
+        if isinstance(value, JsonFlaw):
+            raise InvalidValue(value.reason)
+        if not isinstance(value, str):
+            raise InvalidValue(f"{what} must be a list of strings")
+        check_text(value, f"a value of {what}")
     return tuple(raw)
 
 
 def _number(raw: Any, what: str) -> int | float:
+    if isinstance(raw, JsonFlaw):
+        raise InvalidValue(raw.reason)
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
-        raise InvalidValue(f"{what} must be a number")
-    return raw
+        raise InvalidValue(f"{what} must be a finite number")
+    return check_integer(raw) if isinstance(raw, int) else raw
 
 
 def parse_operation(raw: Any) -> Operation:
     """One attribute value of the record format -> its operation."""
     if raw is None:
         return REMOVE
-    if isinstance(raw, (bool, int, str)):
+    if isinstance(raw, str):
+        return SetValue(check_text(raw))
+    if isinstance(raw, bool):
         return SetValue(raw)
+    if isinstance(raw, int):
+        return SetValue(raw if INT_MIN <= raw <= INT_MAX else check_integer(raw))
     if isinstance(raw, float):
         if not math.isfinite(raw):
-            raise InvalidValue("numbers must be finite")
+            raise InvalidValue("numbers must be finite (a float holds at most about 1.8e308)")
         return SetValue(raw)
+    if isinstance(raw, JsonFlaw):
+        raise InvalidValue(raw.reason)
     if isinstance(raw, list):
         return ReplaceTags(_strings(raw, "a tag list"))
     if isinstance(raw, dict):
@@ -115,9 +237,7 @@ def parse_operation(raw: Any) -> Operation:
         if keys == {"$date"}:
             return parse_date(raw["$date"])
         if keys == {"$url"}:
-            if not isinstance(raw["$url"], str):
-                raise InvalidValue("$url must be a string")
-            return SetUrl(raw["$url"])
+            return parse_url(raw["$url"])
         if keys == {"$incr"}:
             return Increment(_number(raw["$incr"], "$incr"))
         if keys == {"$decr"}:
@@ -125,22 +245,28 @@ def parse_operation(raw: Any) -> Operation:
         if keys and keys <= {"$add", "$remove"}:
             return EditTags(_strings(raw.get("$add", []), "$add"), _strings(raw.get("$remove", []), "$remove"))
         raise InvalidValue(
-            f"unknown object {sorted(keys)}: expected one of $date, $url, $add/$remove, $incr, $decr"
+            f"unknown object {shown(str(sorted(keys)))}: expected one of $date, $url, $add/$remove, $incr, $decr"
         )
     raise InvalidValue(f"unsupported value type {type(raw).__name__}")
 
 
-def _operations(raw: Any) -> dict[str, Operation]:
+def _operations(raw: Any, max_attributes: int) -> dict[str, Operation]:
+    if isinstance(raw, JsonFlaw):
+        raise InvalidValue(raw.reason, "attributes")
     if not isinstance(raw, dict):
-        raise InvalidValue("attributes must be an object")
+        raise InvalidValue("attributes must be an object", "attributes")
+    if len(raw) > max_attributes:
+        raise InvalidValue(f"{len(raw):,} attributes, more than {max_attributes:,} in one record "
+                           "(MAX_ATTRIBUTES_PER_RECORD)", "attributes")
     ops = {}
     for name, value in raw.items():
-        if not name:
-            raise InvalidValue("attribute names must not be empty")
         try:
+            if not name:
+                raise InvalidValue("attribute names must not be empty")
+            check_text(name, "the attribute name", name=True)
             ops[name] = parse_operation(value)
         except InvalidValue as exc:
-            raise InvalidValue(f"{name}: {exc}") from None
+            raise InvalidValue(str(exc), f"attributes.{name}") from None
     return ops
 
 
@@ -154,8 +280,9 @@ class _Record(BaseModel):
 
     @field_validator("attributes", mode="before")
     @classmethod
-    def _parse_attributes(cls, raw: Any) -> dict[str, Operation]:
-        return _operations(raw)
+    def _parse_attributes(cls, raw: Any, info: ValidationInfo) -> dict[str, Operation]:
+        limits = info.context if isinstance(info.context, InputLimits) else DEFAULT_LIMITS
+        return _operations(raw, limits.max_attributes_per_record)
 
 
 class UserChange(_Record):
@@ -175,6 +302,9 @@ class AudienceChange(_Record):
 
 
 Record = Union[UserChange, AudienceChange]
+_IDS = ("user_id", "audience", "install_id", "action")  # checked as names: no control character at all
+_LISTS = {"destinations": True, "tags": False}          # list field -> its items are names
+_FIELDS = frozenset((*_IDS, *_LISTS, "attributes", "overwrite"))
 
 
 class InvalidRecord(ValueError):
@@ -186,21 +316,50 @@ class InvalidRecord(ValueError):
         self.reason = message
 
 
-def parse_record(raw: Any) -> Record:
+def _check_fields(raw: dict[str, Any]) -> None:
+    """What pydantic would misreport: flaws of the JSON and text that is not text, per field."""
+    for key, value in raw.items():
+        try:
+            if key not in _FIELDS:  # an unknown one: pydantic names it, once its name is text
+                check_text(key, "the field name", name=True)
+            if isinstance(value, JsonFlaw):
+                raise InvalidValue(value.reason)
+            if isinstance(value, str) and key in _IDS:
+                check_text(value, key, name=True)
+            elif isinstance(value, list) and key in _LISTS:
+                for index, item in enumerate(value):
+                    if isinstance(item, JsonFlaw):
+                        raise InvalidValue(item.reason, f"{key}.{index}")
+                    if isinstance(item, str):
+                        try:
+                            check_text(item, f"{key}[{index}]", name=_LISTS[key])
+                        except InvalidValue as exc:
+                            raise InvalidValue(str(exc), f"{key}.{index}") from None
+        except InvalidValue as exc:
+            raise InvalidRecord(str(exc), exc.field or key) from None
+
+
+def parse_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record:
     """A decoded JSON object -> UserChange or AudienceChange; InvalidRecord names the field."""
+    if isinstance(raw, JsonFlaw):
+        raise InvalidRecord(raw.reason)
     if not isinstance(raw, dict):
         raise InvalidRecord(f"a record must be a JSON object, got {type(raw).__name__}")
+    _check_fields(raw)
+    if "user_id" not in raw and "audience" not in raw and "install_id" not in raw:
+        found = f"; this object has {shown(', '.join(sorted(raw)))}" if raw else ""
+        raise InvalidRecord("required: a user change has a user_id; an audience change has audience, install_id "
+                            f"and action{found}", "user_id")
     model = AudienceChange if "audience" in raw or "install_id" in raw else UserChange
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context=limits)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "value_error" and ": " in message and loc == "attributes":
-            # _operations prefixes the attribute name: surface it in the field path.
-            name, message = message.split(": ", 1)
-            loc = f"attributes.{name}"
+        error = (first.get("ctx") or {}).get("error")
+        if isinstance(error, InvalidValue) and error.field:
+            loc = error.field  # _operations names the attribute
         if first["type"] == "extra_forbidden":
             message = f"unknown field (allowed: {', '.join(model.model_fields)})".replace("kind, ", "")
         more = len(exc.errors()) - 1

@@ -12,6 +12,10 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvi
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from usersync.ingest.planning import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_ROWS_PER_CHUNK
+from usersync.limits import (
+    DEFAULT_MAX_ATTRIBUTES_PER_RECORD, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_INFLATION_RATIO, DEFAULT_MAX_NESTING_DEPTH,
+    DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_RECORDS_PER_MESSAGE, InputLimits,
+)
 from usersync.replays import DEFAULT_KEY_PARAMETER
 from usersync.secrets import SecretResolver
 from usersync.vendors.base import VendorContext, VendorEndpoints
@@ -73,7 +77,33 @@ class FunctionSettings(VendorAccessSettings):
     failed_records_queue_url: str = Field(min_length=1, alias="FAILED_RECORDS_QUEUE_URL")
 
 
-class DeliverSettings(FunctionSettings):
+class InputLimitSettings(EnvironmentSettings):
+    """How much input the function takes in one piece (usersync.limits; docs/files.md#limits)."""
+    max_record_bytes: int = Field(DEFAULT_MAX_RECORD_BYTES, ge=1024, le=64 * 1024 * 1024, alias="MAX_RECORD_BYTES")
+    max_records_per_message: int = Field(DEFAULT_MAX_RECORDS_PER_MESSAGE, ge=1, le=100_000,
+                                         alias="MAX_RECORDS_PER_MESSAGE")
+    max_attributes_per_record: int = Field(DEFAULT_MAX_ATTRIBUTES_PER_RECORD, ge=1, le=100_000,
+                                           alias="MAX_ATTRIBUTES_PER_RECORD")
+    max_nesting_depth: int = Field(DEFAULT_MAX_NESTING_DEPTH, ge=4, le=256, alias="MAX_NESTING_DEPTH",
+                                   description="a record needs 4; the recursion limit is about 1,000")
+    max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, ge=1024, alias="MAX_FILE_BYTES")
+    max_inflation_ratio: int = Field(DEFAULT_MAX_INFLATION_RATIO, ge=1, alias="MAX_INFLATION_RATIO")
+
+    def input_limits(self) -> InputLimits:
+        return InputLimits(
+            max_record_bytes=self.max_record_bytes, max_records_per_message=self.max_records_per_message,
+            max_attributes_per_record=self.max_attributes_per_record, max_nesting_depth=self.max_nesting_depth,
+            max_file_bytes=self.max_file_bytes, max_inflation_ratio=self.max_inflation_ratio)
+
+
+class FailedRecordSettings(EnvironmentSettings):
+    """Where a record too large for its failed-records envelope is written (the envelope points to it):
+    the ingest bucket, under a prefix that never triggers ingestion and expires (template.yaml)."""
+    failed_records_bucket: str = Field(min_length=1, alias="FAILED_RECORDS_BUCKET")
+    failed_records_prefix: str = Field("failed-records/", pattern=r"^[^/].*/$", alias="FAILED_RECORDS_PREFIX")
+
+
+class DeliverSettings(FunctionSettings, InputLimitSettings, FailedRecordSettings):
     """DeliverFunction: WorkQueue messages -> vendors."""
     replay_key: str = Field(f"ssm:{DEFAULT_KEY_PARAMETER}", alias="REPLAY_KEY",
                             description="secret reference of the key that signs replayed messages")
@@ -83,7 +113,7 @@ class FollowIndexingSettings(FunctionSettings):
     """FollowIndexingFunction: pending Batch Custom Audience indexing tokens -> APPLIED."""
 
 
-class IngestSettings(FunctionSettings):
+class IngestSettings(FunctionSettings, InputLimitSettings):
     """What both file functions share: where files arrive and what the pipeline writes beside them."""
     ingest_prefix: str = Field("incoming/", alias="INGEST_PREFIX", description="only keys under it are ingested")
     reports_prefix: str = Field("reports/", alias="REPORTS_PREFIX")
@@ -106,7 +136,15 @@ class IngestFileSettings(IngestSettings):
     max_chunk_bytes: int = Field(DEFAULT_MAX_CHUNK_BYTES, ge=1024, le=256 * 1024 * 1024, alias="MAX_CHUNK_BYTES")
 
 
-class DeliverChunkSettings(IngestSettings):
+class DeliverChunkSettings(IngestSettings, FailedRecordSettings):
     """DeliverChunkFunction: one chunk job -> vendors; the last chunk writes the report."""
     chunk_max_receives: int = Field(DEFAULT_MAX_RECEIVES, ge=1, le=1000, alias="CHUNK_MAX_RECEIVES",
                                     description="ChunkQueue's maxReceiveCount: the last attempt gives up")
+
+    @model_validator(mode="after")
+    def _failed_records_are_not_ingested(self) -> Self:
+        if self.failed_records_prefix.startswith(self.ingest_prefix) or self.ingest_prefix.startswith(
+                self.failed_records_prefix):
+            raise ValueError("INGEST_PREFIX and FAILED_RECORDS_PREFIX must not overlap "
+                             "(a failed record written back must never be ingested)")
+        return self

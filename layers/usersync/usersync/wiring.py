@@ -22,11 +22,11 @@ from usersync.ingest.reports import JobReports
 from usersync.observability import logger
 from usersync.replays import ReplayCheck
 from usersync.settings import (
-    DeliverChunkSettings, DeliverSettings, FollowIndexingSettings, FunctionSettings, IngestFileSettings,
-    IngestSettings,
+    DeliverChunkSettings, DeliverSettings, FailedRecordSettings, FollowIndexingSettings, FunctionSettings,
+    IngestFileSettings, IngestSettings,
 )
 from usersync.stores.chunk_queue import ChunkQueue
-from usersync.stores.failed_records import FailedRecordQueue
+from usersync.stores.failed_records import FailedRecordQueue, RecordOverflow
 from usersync.stores.indexing import IndexingTokens
 from usersync.stores.jobs import JobStore
 from usersync.stores.ledger import DynamoDBLedger
@@ -54,16 +54,25 @@ class _Function:
                                                      max_age_s=settings.parameters_max_age_s, ssm=self.ssm),
                                  self.vendors)
 
-    def delivery(self, dynamodb) -> DeliveryService:
-        return DeliveryService(self.destinations().get,
-                               FailedRecordQueue(self.settings.failed_records_queue_url, client=self.aws.client("sqs")),
-                               DynamoDBLedger(self.settings.state_table, client=dynamodb), throttles=Throttles(),
-                               checkpoints=Checkpoints())
+    def delivery(self, dynamodb, failed: FailedRecordSettings, s3=None) -> DeliveryService:
+        """The delivery service; a record too large for its failed-records envelope goes to S3."""
+        overflow = RecordOverflow(failed.failed_records_bucket, failed.failed_records_prefix,
+                                  client=s3 or self.aws.client("s3"))
+        queue = FailedRecordQueue(self.settings.failed_records_queue_url, client=self.aws.client("sqs"),
+                                  overflow=overflow)
+        return DeliveryService(self.destinations().get, queue, DynamoDBLedger(self.settings.state_table, client=dynamodb),
+                               throttles=Throttles(), checkpoints=Checkpoints())
 
 
 def _reports(settings: IngestSettings, jobs: JobStore, objects: ObjectStore) -> JobReports:
     return JobReports(jobs, objects, prefix=settings.reports_prefix, ingest_prefix=settings.ingest_prefix,
                       failed_records_queue=settings.failed_records_queue_url)
+
+
+def _failed_records(settings: FunctionSettings, failed: FailedRecordSettings, s3=None) -> FailedRecordQueue:
+    """The failed-records queue, and where a record too large for its envelope goes (the ingest bucket)."""
+    return FailedRecordQueue(settings.failed_records_queue_url, overflow=RecordOverflow(
+        failed.failed_records_bucket, failed.failed_records_prefix, client=s3))
 
 
 def deliver(settings: DeliverSettings | None = None) -> Sync:
@@ -72,17 +81,17 @@ def deliver(settings: DeliverSettings | None = None) -> Sync:
     function = _Function(settings)
     dynamodb = function.aws.client("dynamodb")  # one client (and connection pool) for tokens and the ledger
     replay_key = _optional(lambda: function.vendors.secrets.resolve(settings.replay_key, what="REPLAY_KEY").reveal())
-    return Sync(function.delivery(dynamodb), ReplayCheck(replay_key))
+    return Sync(function.delivery(dynamodb, settings), ReplayCheck(replay_key), limits=settings.input_limits())
 
 
 def deliver_chunk(settings: DeliverChunkSettings | None = None) -> ChunkRunner:
     """DeliverChunkFunction: one chunk job -> vendors; the last chunk of a file writes its report."""
     settings = settings or DeliverChunkSettings.from_environment()
     function = _Function(settings)
-    dynamodb = function.aws.client("dynamodb")
-    jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore(function.aws.client("s3"))
-    return ChunkRunner(function.delivery(dynamodb), jobs, objects, _reports(settings, jobs, objects),
-                       max_receives=settings.chunk_max_receives)
+    dynamodb, s3 = function.aws.client("dynamodb"), function.aws.client("s3")
+    jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore(s3)
+    return ChunkRunner(function.delivery(dynamodb, settings, s3), jobs, objects, _reports(settings, jobs, objects),
+                       max_receives=settings.chunk_max_receives, limits=settings.input_limits())
 
 
 def ingest_file(settings: IngestFileSettings | None = None) -> FileIngest:

@@ -26,7 +26,7 @@ class ChunkJob(BaseModel):
     first_line: int = Field(ge=1)
     rows: int = Field(ge=0)
     part: str | None = Field(None, description="a plain copy of the chunk (gzip files), else the object itself")
-    kind: Literal["csv", "jsonl", "json"]
+    kind: Literal["csv", "jsonl", "json", "oversized"]  # oversized: one record too long, [start, end) its first bytes
     header: list[str] | None = None
 
     @property

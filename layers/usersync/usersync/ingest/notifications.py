@@ -44,12 +44,24 @@ class ObjectVersion:
         return f"s3://{self.bucket}/{self.key}"
 
 
+def is_s3_event(event: Any) -> bool:
+    """An S3 event as S3 sends it to Lambda (not wrapped in an SQS message)."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    return (isinstance(records, list) and bool(records) and isinstance(records[0], dict)
+            and records[0].get("eventSource") == "aws:s3")
+
+
 def objects_in_message(body: str) -> list[ObjectVersion]:
     """The objects created, from one SQS message body; [] for a test event."""
     try:
         decoded: Any = json.loads(body)
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:
         raise NotANotification(f"the message body is not JSON: {error}") from None
+    return objects_in_notification(decoded)
+
+
+def objects_in_notification(decoded: Any) -> list[ObjectVersion]:
+    """The objects created, from an S3 event notification; [] for a test event."""
     if not isinstance(decoded, dict):
         raise NotANotification("the message body is not an S3 event notification")
     if decoded.get("Event") == "s3:TestEvent":

@@ -16,20 +16,31 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from usersync.records import InvalidRecord, Source, SourcedRecord, Unparsable, parse_record
+from usersync.limits import DEFAULT_LIMITS, InputLimits, human_size
+from usersync.parsing.strict_json import Decoded, JsonSyntaxError, StrictJson
+from usersync.records import (
+    InvalidRecord, InvalidValue, Source, SourcedRecord, Unparsable, check_text, integer_out_of_range, parse_record,
+    shown,
+)
 
 REMOVE_MARKER = "{null}"
 TAG_SEPARATOR = "|"
-CSV_FIELD_LIMIT = 1024 * 1024  # characters per cell: a larger one is most likely an unclosed quote
-MAX_JSON_ELEMENT_CHARS = 8 * 1024 * 1024  # one element of a JSON array file
+OVERSIZED = "oversized"  # the kind of a chunk holding one record past MAX_RECORD_BYTES: only its start is read
+PREVIEW_BYTES = 1024     # of such a record, kept for its failed-records envelope
 
-csv.field_size_limit(CSV_FIELD_LIMIT)
+
+def limit_csv_fields(limits: InputLimits) -> None:
+    """The csv module's cell limit (one per process) is the record limit: a longer cell is most
+    likely an unclosed quote, and is refused before it is held."""
+    csv.field_size_limit(limits.max_record_bytes)
+
+
+limit_csv_fields(DEFAULT_LIMITS)
 
 UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -90,22 +101,41 @@ class CellError(ValueError):
         self.field = field
 
 
-def _int(cell: str, column: str) -> int:
+_DIGITS = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def _integer(cell: str, column: str) -> int | None:
+    """The cell as an integer, None if it is not one. int() refuses more than 4,300 digits: such a
+    cell is an integer, just out of range."""
     try:
         return int(cell)
     except ValueError:
-        raise CellError(f"{cell!r} is not an integer (column {column})", column) from None
+        if _DIGITS.fullmatch(cell):
+            raise CellError(f"{integer_out_of_range(f'an integer of {len(cell.strip()):,} characters')} "
+                            f"(column {column})", column) from None
+        return None
+
+
+def _int(cell: str, column: str) -> int:
+    value = _integer(cell, column)
+    if value is None:
+        raise CellError(f"{shown(cell)} is not an integer (column {column})", column)
+    return value
 
 
 def _number(cell: str, column: str) -> int | float:
-    try:
-        return int(cell)
-    except ValueError:
-        pass
+    value = _integer(cell, column)
+    if value is not None:
+        return value
     try:
         return float(cell)
     except ValueError:
-        raise CellError(f"{cell!r} is not a number (column {column})", column) from None
+        raise CellError(f"{shown(cell)} is not a number (column {column})", column) from None
+
+
+def _date(cell: str, column: str) -> dict[str, Any]:
+    epoch = _integer(cell, column) if _EPOCH.fullmatch(cell) else None
+    return {"$date": cell.strip() if epoch is None else epoch}
 
 
 _TRUE, _FALSE = frozenset(("true", "1")), frozenset(("false", "0"))
@@ -117,7 +147,7 @@ def _bool(cell: str, column: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise CellError(f"{cell!r} is not a boolean: write true/false or 1/0 (column {column})", column)
+    raise CellError(f"{shown(cell)} is not a boolean: write true/false or 1/0 (column {column})", column)
 
 
 def _tags(cell: str) -> list[str]:
@@ -133,7 +163,7 @@ _CONVERTERS: dict[str, Callable[[str, str], Any]] = {
     "int": lambda cell, column: _int(cell, column),
     "float": lambda cell, column: float(_number(cell, column)),
     "bool": _bool,
-    "date": lambda cell, column: {"$date": int(cell) if _EPOCH.fullmatch(cell) else cell.strip()},
+    "date": _date,
     "url": lambda cell, column: {"$url": cell.strip()},
     "tags": lambda cell, column: _tags(cell),
     "incr": lambda cell, column: {"$incr": _number(cell, column)},
@@ -174,16 +204,20 @@ class CsvColumns:
         for index, written in enumerate(names):
             if not written:
                 raise FileRejected(f"{where}: column {index + 1} of the header has no name")
+            try:
+                check_text(written, f"column {index + 1} of the header", name=True)
+            except InvalidValue as error:
+                raise FileRejected(f"{where}: {error}") from None
             if written in seen:
-                raise FileRejected(f"{where}: column {written!r} appears twice in the header")
+                raise FileRejected(f"{where}: column {shown(written)} appears twice in the header")
             seen[written] = index
             name, _, suffix = written.partition(":")
             name, suffix = name.strip(), suffix.strip().lower()
             if not name:
-                raise FileRejected(f"{where}: header column {written!r} has a type but no name")
+                raise FileRejected(f"{where}: header column {shown(written)} has a type but no name")
             if name in USER_KEYS + AUDIENCE_KEYS + ("overwrite", "destinations", "tags"):
                 if suffix:
-                    raise FileRejected(f"{where}: column {name!r} takes no type suffix")
+                    raise FileRejected(f"{where}: column {shown(name)} takes no type suffix")
                 if name == "overwrite":
                     self.overwrite = index
                 elif name == "destinations":
@@ -201,7 +235,7 @@ class CsvColumns:
                 self.attributes.append(_Column(index, name, written, _CONVERTERS[suffix]))
             else:
                 raise FileRejected(
-                    f"{where}: column {written!r} has an unknown type suffix :{suffix} "
+                    f"{where}: column {shown(written)} has an unknown type suffix :{suffix[:30]} "
                     f"(use one of {', '.join(':' + s for s in SUFFIXES if s)})")
         key_names = {name for _, name in self.keys}
         self.audience = bool(key_names & set(AUDIENCE_KEYS))
@@ -216,7 +250,7 @@ class CsvColumns:
         duplicated = {n for n in attribute_names if attribute_names.count(n) > 1}
         duplicated |= {n for _, n, _, _ in self.edits if n in attribute_names}
         if duplicated:
-            raise FileRejected(f"{where}: attribute {sorted(duplicated)[0]!r} has more than one column")
+            raise FileRejected(f"{where}: attribute {shown(sorted(duplicated)[0])} has more than one column")
 
     def row_dict(self, row: list[str]) -> dict[str, str]:
         """The row as written, {header: cell}: what a failed-record envelope shows for a row
@@ -277,16 +311,25 @@ def read_header(line: str, where: str) -> list[str]:
 SourceAt = Callable[[int, int], Source]  # (line number, ordinal in the chunk) -> the record's source
 
 
-def _parsed(raw: Any, source: Source) -> SourcedRecord | Unparsable:
+def _parsed(raw: Any, source: Source, limits: InputLimits) -> SourcedRecord | Unparsable:
     try:
-        return SourcedRecord(parse_record(raw), raw, source)
+        return SourcedRecord(parse_record(raw, limits), raw, source)
     except InvalidRecord as error:
         return Unparsable(raw, source, error.reason, error.field)
 
 
+def _decoded(decoded: Decoded, text: str, source: Source, limits: InputLimits) -> SourcedRecord | Unparsable:
+    """A record holding a flaw is shown as it was written: `json` could not keep it as a value."""
+    try:
+        return SourcedRecord(parse_record(decoded.value, limits), decoded.value, source)
+    except InvalidRecord as error:
+        return Unparsable(text if decoded.flawed else decoded.value, source, error.reason, error.field)
+
+
 def csv_records(text: str, columns: CsvColumns, first_line: int, source_at: SourceAt,
-                ) -> Iterator[SourcedRecord | Unparsable]:
+                limits: InputLimits = DEFAULT_LIMITS) -> Iterator[SourcedRecord | Unparsable]:
     """The rows of a CSV chunk (no header): each row's line is the line it starts on."""
+    limit_csv_fields(limits)
     reader = csv.reader(io.StringIO(text, newline="\n"))  # only \n ends a line; \r\n stays one
     offset = first_line
     consumed = ordinal = 0
@@ -304,68 +347,65 @@ def csv_records(text: str, columns: CsvColumns, first_line: int, source_at: Sour
             except CellError as error:
                 yield Unparsable(columns.row_dict(row), source, str(error), error.field)
                 continue
-            yield _parsed(raw, source)
+            yield _parsed(raw, source, limits)
     except csv.Error as error:
         # The planner read the same bytes with the same reader: only a change of the object breaks here.
         raise FileRejected(f"line {offset + consumed}: {error}") from None
 
 
-def jsonl_records(text: str, first_line: int, source_at: SourceAt) -> Iterator[SourcedRecord | Unparsable]:
+def jsonl_records(text: str, first_line: int, source_at: SourceAt,
+                  limits: InputLimits = DEFAULT_LIMITS) -> Iterator[SourcedRecord | Unparsable]:
     """One record per line; blank lines are skipped; a line that is not JSON is rejected alone."""
-    loads = json.loads
+    reader = StrictJson(limits.max_nesting_depth)
     ordinal = 0
     for number, line in enumerate(text.split("\n"), start=first_line):
         if not line.strip():
             continue
         source = source_at(number, ordinal)
         ordinal += 1
+        line = line.rstrip("\r")
         try:
-            raw = loads(line)
-        except (json.JSONDecodeError, RecursionError) as error:
-            yield Unparsable(line.rstrip("\r"), source, f"the line is not JSON: {error}")
+            decoded = reader.decode(line)
+        except JsonSyntaxError as error:
+            yield Unparsable(line, source, f"the line is not JSON: {error.message} (character {error.position + 1})")
             continue
-        yield _parsed(raw, source)
+        yield _decoded(decoded, line, source, limits)
 
 
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
-
-
-def json_elements(text: str, start: int = 0) -> Iterator[tuple[int, int, Any]]:
-    """(start, end, value) of each element of a comma-separated sequence of JSON values
-    (a JSON array's body). Raises JSONDecodeError where the text is not such a sequence."""
-    position = _WHITESPACE.match(text, start).end()
-    length = len(text)
-    while position < length:
-        value, end = _DECODER.raw_decode(text, position)
-        yield position, end, value
-        position = _WHITESPACE.match(text, end).end()
-        if position < length:
-            if text[position] != ",":
-                raise json.JSONDecodeError("Expecting ',' delimiter", text, position)
-            position = _WHITESPACE.match(text, position + 1).end()
-
-
-def json_array_records(text: str, first_line: int, source_at: SourceAt) -> Iterator[SourcedRecord | Unparsable]:
+def json_array_records(text: str, first_line: int, source_at: SourceAt,
+                       limits: InputLimits = DEFAULT_LIMITS) -> Iterator[SourcedRecord | Unparsable]:
     """The elements of a chunk of a JSON array (elements and commas, no brackets)."""
+    reader = StrictJson(limits.max_nesting_depth)
     line, counted_to = first_line, 0
     try:
-        for ordinal, (start, _end, value) in enumerate(json_elements(text)):
+        for ordinal, (start, end, decoded) in enumerate(reader.elements(text)):
             line += text.count("\n", counted_to, start)
             counted_to = start
-            yield _parsed(value, source_at(line, ordinal))
-    except json.JSONDecodeError as error:
-        raise FileRejected(f"line {first_line + text.count(chr(10), 0, error.pos)}: not valid JSON: {error.msg}") from None
+            yield _decoded(decoded, text[start:end], source_at(line, ordinal), limits)
+    except JsonSyntaxError as error:
+        raise FileRejected(f"line {first_line + text.count(chr(10), 0, error.position)}: not valid JSON: "
+                           f"{error.message}") from None
+
+
+def oversized_record(preview: str, first_line: int, source_at: SourceAt,
+                     limits: InputLimits = DEFAULT_LIMITS) -> Iterator[Unparsable]:
+    """A line longer than MAX_RECORD_BYTES: never read whole, rejected with its first bytes."""
+    yield Unparsable({"truncated": True, "prefix": preview}, source_at(first_line, 0),
+                     f"the line is longer than {human_size(limits.max_record_bytes)} (MAX_RECORD_BYTES): it was not read; "
+                     f"'record' holds its first {len(preview):,} characters")
 
 
 def chunk_records(text: str, kind: str, *, first_line: int, source_at: SourceAt,
-                  header: list[str] | None = None) -> Iterator[SourcedRecord | Unparsable]:
+                  header: list[str] | None = None, limits: InputLimits = DEFAULT_LIMITS,
+                  ) -> Iterator[SourcedRecord | Unparsable]:
     if kind == "csv":
         if header is None:
             raise ValueError("a CSV chunk needs the file's header")
-        return csv_records(text, CsvColumns(header), first_line, source_at)
+        return csv_records(text, CsvColumns(header), first_line, source_at, limits)
     if kind == "jsonl":
-        return jsonl_records(text, first_line, source_at)
+        return jsonl_records(text, first_line, source_at, limits)
     if kind == "json":
-        return json_array_records(text, first_line, source_at)
+        return json_array_records(text, first_line, source_at, limits)
+    if kind == OVERSIZED:
+        return oversized_record(text, first_line, source_at, limits)
     raise ValueError(f"unknown file kind {kind!r}")

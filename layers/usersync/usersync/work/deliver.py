@@ -15,6 +15,7 @@ from typing import Any
 from usersync.delivery.checkpoints import Checkpoints
 from usersync.delivery.pipeline import DeliveryReport
 from usersync.delivery.service import DeliveryService
+from usersync.limits import DEFAULT_LIMITS, InputLimits
 from usersync.observability import logger
 from usersync.parsing.messages import records_in_message
 from usersync.replays import ReplayCheck
@@ -37,8 +38,9 @@ class SyncOutcome:
 
 
 class Sync:
-    def __init__(self, delivery: DeliveryService, replays: ReplayCheck, checkpoints: Checkpoints | None = None):
-        self.delivery, self.replays = delivery, replays
+    def __init__(self, delivery: DeliveryService, replays: ReplayCheck, checkpoints: Checkpoints | None = None, *,
+                 limits: InputLimits = DEFAULT_LIMITS):
+        self.delivery, self.replays, self.limits = delivery, replays, limits
         self.checkpoints = checkpoints or delivery.checkpoints  # one set per function instance
 
     def deliver_messages(self, messages: list[dict[str, Any]], context: Any = None) -> SyncOutcome:
@@ -48,7 +50,7 @@ class Sync:
         for m in messages:
             unit = self.replays.original_id(m["body"], m.get("messageAttributes") or {}) or m["messageId"]
             receipts[unit].add(m["messageId"])
-            items.extend(records_in_message(unit, m["body"]))
+            items.extend(records_in_message(unit, m["body"], self.limits))
         report = self.delivery.deliver(items, context)
         retry_ids = {message_id for r in report.retries for message_id in receipts[r.item.source.message_id]}
         logger.info("delivered messages", extra={

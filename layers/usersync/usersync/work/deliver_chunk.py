@@ -23,6 +23,7 @@ from usersync.delivery.service import DeliveryService
 from usersync.failures import FailedRecord, FailureCode
 from usersync.ingest.chunk_jobs import ChunkJob
 from usersync.ingest.reports import JobReports
+from usersync.limits import DEFAULT_LIMITS, InputLimits
 from usersync.observability import logger
 from usersync.parsing.files import FileRejected, chunk_records
 from usersync.records import Source, SourcedRecord, Unparsable
@@ -54,10 +55,12 @@ def gave_up(retry: Retry, attempts: int) -> FailedRecord:
 
 class ChunkRunner:
     def __init__(self, delivery: DeliveryService, jobs: JobStore, objects: ObjectStore, reports: JobReports, *,
-                 max_receives: int = DEFAULT_MAX_RECEIVES, checkpoints: Checkpoints | None = None):
+                 max_receives: int = DEFAULT_MAX_RECEIVES, checkpoints: Checkpoints | None = None,
+                 limits: InputLimits = DEFAULT_LIMITS):
         self.delivery, self.jobs, self.objects, self.reports = delivery, jobs, objects, reports
         # shares the delivery's checkpoints: one set per function instance
         self.max_receives, self.checkpoints = max_receives, checkpoints or delivery.checkpoints
+        self.limits = limits
 
     def run_message(self, body: str, context: Any = None, receive_count: int = 1) -> ChunkOutcome:
         return self.run(ChunkJob.model_validate_json(body), context, receive_count)
@@ -78,7 +81,8 @@ class ChunkRunner:
         def source_at(line: int, ordinal: int) -> Source:
             return Source("s3", bucket=job.bucket, key=job.key, line=line, chunk=job.chunk_id, ordinal=ordinal)
 
-        items = list(chunk_records(text, job.kind, first_line=job.first_line, source_at=source_at, header=job.header))
+        items = list(chunk_records(text, job.kind, first_line=job.first_line, source_at=source_at, header=job.header,
+                                   limits=self.limits))
         report = self.delivery.deliver(items, context)
         outcome.delivered, outcome.retry = report.delivered, {r.destination: r.reason for r in report.retries}
         logger.info("chunk delivered", extra={

@@ -18,9 +18,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 
 from usersync.delivery.checkpoints import Checkpoints
 from usersync.ingest.chunk_jobs import ChunkJob, chunk_message
-from usersync.ingest.notifications import ObjectVersion, objects_in_message
+from usersync.ingest.notifications import (
+    NotANotification, ObjectVersion, objects_in_message, objects_in_notification,
+)
 from usersync.ingest.planning import plan_file
 from usersync.ingest.reports import JobReports
+from usersync.limits import human_size
 from usersync.settings import IngestFileSettings
 from usersync.observability import logger
 from usersync.parsing.files import FileFormat, FileRejected
@@ -52,9 +55,21 @@ class FileIngest:
             self.idempotency_config.register_lambda_context(context)
 
     def ingest_message(self, body: str) -> list[dict[str, Any]]:
-        """Every object of one S3 notification (none for s3:TestEvent)."""
+        """Every object of one S3 notification, as SQS carries it (none for s3:TestEvent)."""
+        return self._ingest_all(objects_in_message(body))
+
+    def ingest_notification(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every object of an S3 event given as is (S3 invoking the function, or a person testing it).
+        No queue is there to retry it: what cannot be ingested is answered, not raised."""
+        try:
+            return self._ingest_all(objects_in_notification(event))
+        except NotANotification as error:
+            logger.warning("not an S3 event notification", extra={"reason": str(error)})
+            return [{"error": str(error)}]
+
+    def _ingest_all(self, versions: list[ObjectVersion]) -> list[dict[str, Any]]:
         results = []
-        for version in objects_in_message(body):
+        for version in versions:
             if not version.key.startswith(self.settings.ingest_prefix):
                 # The bucket notification filters on the prefix; this guards a misconfigured one.
                 logger.warning("object outside the ingest prefix ignored",
@@ -74,6 +89,10 @@ class FileIngest:
             head = self.objects.head(version.bucket, version.key, version.version_id)
         except ObjectGone as error:
             return self._refuse(ref, version, str(error), fmt)
+        limits = self.settings.input_limits()
+        if not fmt.gzip and head["size"] > limits.max_file_bytes:  # refused before a byte is read
+            return self._refuse(ref, version, f"{where} holds more than {human_size(limits.max_file_bytes)} "
+                                "(MAX_FILE_BYTES): split it into smaller files", fmt)
         item, created = self.jobs.create(ref, version_id=head["version_id"], etag=head["etag"], size=head["size"],
                                          format=fmt.kind + (".gz" if fmt.gzip else ""))
         if not created and item.get("state") != PLANNING:
@@ -88,7 +107,8 @@ class FileIngest:
                 return parts[-1]
         try:
             plan = plan_file(stream, fmt, where, rows_per_chunk=self.settings.rows_per_chunk,
-                             max_chunk_bytes=self.settings.max_chunk_bytes, write_part=write_part)
+                             max_chunk_bytes=self.settings.max_chunk_bytes, write_part=write_part,
+                             limits=limits, compressed_bytes=head["size"])
         except (FileRejected, gzip.BadGzipFile, EOFError, zlib.error) as error:
             for part in parts:  # a refused file leaves nothing behind
                 self.objects.delete(version.bucket, part)
@@ -106,7 +126,7 @@ class FileIngest:
         self.chunks.send([chunk_message(ChunkJob(
             bucket=ref.bucket, key=ref.key, job_version=ref.version, object_version=head["version_id"],
             index=c.index, of=len(plan.chunks), start=c.start, end=c.end, first_line=c.first_line, rows=c.rows,
-            part=c.part, kind=plan.kind, header=plan.header,
+            part=c.part, kind=c.kind or plan.kind, header=plan.header,
         )) for c in plan.chunks], between=lambda: self.checkpoints.reach("between_chunk_enqueues"))
         self.jobs.running(ref)
         logger.info("file planned", extra={"job": ref.job_id, "rows": plan.rows, "chunks": len(plan.chunks),

@@ -14,9 +14,7 @@ from usersync.records import (
 
 MAX_BULK_USERS = 10_000
 MAX_NAME_LENGTH = 30
-MAX_URL_LENGTH = 2048
 NAME_PATTERN = re.compile(r"[a-z0-9_]{1,%d}" % MAX_NAME_LENGTH)
-URL_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S")
 
 
 def check_name(name: str, field: str) -> None:
@@ -25,15 +23,6 @@ def check_name(name: str, field: str) -> None:
             FailureCode.VENDOR_RULE,
             f"Batch names must be 1-{MAX_NAME_LENGTH} characters of a-z, 0-9 or _ (no uppercase); "
             f"got {name!r}. Rename it at the source: usersync never renames silently",
-            field,
-        )
-
-
-def check_url(url: str, field: str) -> None:
-    if len(url) > MAX_URL_LENGTH or not URL_PATTERN.match(url):
-        raise RecordRejected(
-            FailureCode.VENDOR_RULE,
-            f"Batch URLs need a scheme followed by :// and at most {MAX_URL_LENGTH} characters",
             field,
         )
 
@@ -47,8 +36,7 @@ def attribute_entry(name: str, op: Operation, field: str, prefix: str = "u.") ->
         return f"{prefix}{name}", None
     if isinstance(op, SetDate):
         return f"date({prefix}{name})", op.epoch
-    if isinstance(op, SetUrl):
-        check_url(op.url, field)
+    if isinstance(op, SetUrl):  # Batch's URL rule is the record format's (usersync.records.parse_url)
         return f"url({prefix}{name})", op.url
     if isinstance(op, Increment):
         verb = "$decr" if op.decrement else "$incr"
