@@ -3,6 +3,7 @@ vendor simulators on 127.0.0.1, then a summary of what happened to every record.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections import Counter
@@ -10,6 +11,7 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
+from usersync.stores.erasures import ErasureReceipts
 from usersync_dev.local.files import demo_files
 from usersync_dev.local.sandbox import AUDIENCE_APP, AUDIENCES, CLEVERTAP_ACCOUNT, LocalSandbox, example_messages
 from usersync_dev.simulators.server import Fault
@@ -38,7 +40,31 @@ def main() -> None:
         console.print(f"Follow-indexing function (every minute in the cloud), run {len(runs)} times: "
                       + "; ".join(f"{r['applied']} applied, {r['in_progress']} in progress" for r in runs) + "\n")
         show(sandbox)
+        erase(sandbox, "ada-1815", ERASED_INSTALL)
         demo_files(sandbox, console)
+
+
+ERASED_INSTALL = "8a3c1f20-5b7e-4a11-9d0c-2f6e81b4c901"  # in vip_users and beta_testers (examples/messages/)
+
+
+def erase(sandbox: LocalSandbox, user_id: str, install_id: str) -> None:
+    """A right-to-be-forgotten request: one deletion record, then the person's erasure receipt."""
+    sandbox.publish([json.dumps({"user_id": user_id, "delete": True, "install_ids": [install_id]})])
+    sandbox.deliver_pump().drain()
+    follow_indexing(sandbox)
+    left = [a for a in AUDIENCES if install_id in sandbox.batch_audience.members(AUDIENCE_APP, a)]
+    console.print(f"\nErased {user_id} with one deletion record naming install id {install_id[:8]}…:")
+    console.print(f"  Batch iOS holds {sandbox.batch.profile('ios', user_id)}; "
+                  f"CleverTap holds {sandbox.clevertap.profile(CLEVERTAP_ACCOUNT, user_id)}; "
+                  f"audiences holding the install id: {left}")
+    receipts = ErasureReceipts(sandbox.resources["StateTable"]["name"], sandbox.stack.client("dynamodb")).of(user_id)
+    table = Table(title=f"Erasure receipt of {user_id} (usersync erasure {user_id})")
+    for column in ("destination", "state", "requested (UTC)", "confirmed (UTC)", "token"):
+        table.add_column(column)
+    for receipt in sorted(receipts, key=lambda r: r["destination"]):
+        table.add_row(receipt["destination"], receipt["state"], receipt["requested_at"][:19],
+                      receipt["at"][:19], receipt.get("token") or "-")
+    console.print(table)
 
 
 def follow_indexing(sandbox: LocalSandbox, max_runs: int = 10) -> list[dict[str, int]]:

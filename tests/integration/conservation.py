@@ -23,13 +23,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from usersync.stores.erasures import ErasureReceipts
 from usersync_dev.local.sandbox import AUDIENCE_APP, CLEVERTAP_ACCOUNT
 
 USER_DESTINATIONS = ("batch_ios", "batch_android", "clevertap")
 AUDIENCE_DESTINATION = "batch_ios_audiences"
 AUDIENCE = "vip_users"
 DEAD_LETTER_QUEUES = ("WorkDeadLetterQueue", "ChunkDeadLetterQueue", "FileEventsDeadLetterQueue")
-KINDS = ("set", "tags", "incr", "mixed", "invalid", "vendor_rule", "refused", "audience")
+KINDS = ("set", "tags", "incr", "mixed", "invalid", "vendor_rule", "refused", "audience", "erase")
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Workload:
     records: list[dict[str, Any]] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     counters: set[str] = field(default_factory=set)  # users whose CleverTap "points" get increments
+    erased: set[str] = field(default_factory=set)    # users erased: profiled everywhere before, by the seed
     where: list[tuple] = field(default_factory=list)  # per record: ("sqs", message id, index) or ("s3", key, line)
 
     def add(self, kind: str, record: dict[str, Any]) -> None:
@@ -46,10 +48,14 @@ class Workload:
     # --- sending it ------------------------------------------------------------------------------
 
     def seed(self, sandbox) -> None:
-        """CleverTap increments need a value to start from: set before any fault is armed."""
-        if self.counters:
-            sandbox.publish([json.dumps([{"user_id": u, "attributes": {"points": 0}, "destinations": ["clevertap"]}
-                                         for u in sorted(self.counters)])])
+        """Before any fault is armed: CleverTap increments need a value to start from, and the people
+        to erase a profile at every vendor and their install id in an audience."""
+        seeds = [{"user_id": u, "attributes": {"points": 0}, "destinations": ["clevertap"]}
+                 for u in sorted(self.counters)]
+        seeds += [{"user_id": u, "attributes": {"plan": "gone"}} for u in sorted(self.erased)]
+        seeds += [{"audience": AUDIENCE, "install_id": f"i-{u}", "action": "add"} for u in sorted(self.erased)]
+        if seeds:
+            sandbox.publish([json.dumps(seeds)])
             assert sandbox.deliver_pump().drain().failed_messages == 0
 
     def publish(self, sandbox, per_message: int = 25) -> None:
@@ -71,6 +77,8 @@ class Workload:
         record = self.records[index]
         if "audience" in record:
             return (AUDIENCE_DESTINATION,)
+        if record.get("delete"):
+            return USER_DESTINATIONS + (AUDIENCE_DESTINATION,)
         return tuple(record.get("destinations") or USER_DESTINATIONS)
 
 
@@ -101,6 +109,9 @@ def workload_of(specs: list[tuple[str, int]]) -> Workload:
             work.add(kind, {"user_id": user, "attributes": {"Plan Name": "x", "seen": {"$add": [tag]}}})
         elif kind == "refused":  # CleverTap refuses it in its 200 answer; Batch before sending (Gender)
             work.add(kind, {"user_id": user, "attributes": {"Gender": "X", "seen": {"$add": [tag]}}})
+        elif kind == "erase":  # a person of their own (x<i>), profiled by the seed, erased everywhere
+            work.erased.add(f"x{i}")
+            work.add(kind, {"user_id": f"x{i}", "delete": True, "install_ids": [f"i-x{i}"]})
         else:
             work.add(kind, {"audience": AUDIENCE, "install_id": f"i-{tag}", "action": "add"})
     return work
@@ -127,6 +138,12 @@ def _failures_by_record(sandbox, work: Workload) -> dict[int, dict[str | None, l
 
 def _delivered(sandbox, work: Workload, index: int, destination: str) -> bool:
     record = work.records[index]
+    if record.get("delete"):  # erased: gone from the vendor
+        if destination == AUDIENCE_DESTINATION:
+            return record["install_ids"][0] not in (sandbox.batch_audience.members(AUDIENCE_APP, AUDIENCE) or {})
+        if destination == "clevertap":
+            return sandbox.clevertap.profile(CLEVERTAP_ACCOUNT, record["user_id"]) is None
+        return sandbox.batch.profile(destination.removeprefix("batch_"), record["user_id"]) is None
     if destination == AUDIENCE_DESTINATION:
         return record["install_id"] in (sandbox.batch_audience.members(AUDIENCE_APP, AUDIENCE) or {})
     tag = (record["attributes"].get("seen") or {}).get("$add", [None])[0]
@@ -165,6 +182,15 @@ def check(sandbox, work: Workload, seeded_tokens: set[str] = frozenset(), files:
         failed = sum(1 for r in reported if r)
         applied = sandbox.clevertap.profile(CLEVERTAP_ACCOUNT, user)["points"]
         assert len(sent) - failed <= applied <= len(sent) - (failed - uncertain), (user, applied, len(sent), failed)
+
+    receipts = ErasureReceipts(sandbox.resources["StateTable"]["name"], sandbox.stack.client("dynamodb"))
+    for index, kind in enumerate(work.kinds):  # every erasure has its receipt, per destination
+        if kind != "erase":
+            continue
+        found = {r["destination"]: r["state"] for r in receipts.of(work.records[index]["user_id"])}
+        for destination in work.targets(index):
+            state = "FAILED" if failures.get(index, {}).get(destination) else "CONFIRMED"
+            assert found.get(destination) == state, (index, destination, found)
 
     for queue in DEAD_LETTER_QUEUES:
         assert sandbox.queue_bodies(queue) == [], f"messages parked in {queue}"

@@ -272,3 +272,37 @@ def test_the_concurrency_limit_is_per_account(clevertap, upload, keys):
     for thread in threads:
         thread.join()
     assert [r.status_code for r in responses] == [200] * 6
+
+
+# -- Delete User Profile -------------------------------------------------------------------------
+
+
+def test_delete_removes_the_profiles_named_by_identity_or_guid(clevertap, upload):
+    upload([profile("a", Plan="x"), profile("b", Plan="y"), {"objectId": OBJECT_ID, "ts": 1468308340,
+                                                              "type": "profile", "profileData": {"Plan": "z"}}])
+    gone = upload(path="/1/delete/profiles.json", body={"identity": ["a", "missing"]})
+    assert (gone.status_code, gone.json()["status"]) == (200, "success")
+    assert upload(path="/1/delete/profiles.json", body={"guid": OBJECT_ID}).status_code == 200
+    assert clevertap.profile("ACC-EU-0001", "a") is None and clevertap.profile("ACC-EU-0001", "b") == {"Plan": "y"}
+    assert clevertap.deleted == [("ACC-EU-0001", "identity", "a"), ("ACC-EU-0001", "identity", "missing"),
+                                 ("ACC-EU-0001", "guid", OBJECT_ID)]
+
+
+@pytest.mark.parametrize("body", [
+    {"identity": ["a"], "guid": ["g"]},  # never both in one request
+    {}, {"identity": []}, {"identity": [""]}, {"identity": [1]}, {"ids": ["a"]}, ["a"],
+    {"identity": [f"u{n}" for n in range(101)]},  # at most 100
+])
+def test_a_delete_body_outside_the_page_is_refused_and_deletes_nothing(clevertap, upload, body):
+    upload([profile("a")])
+    assert_fail(upload(path="/1/delete/profiles.json", body=body), 400)
+    assert clevertap.profile("ACC-EU-0001", "a") is not None and clevertap.deleted == []
+
+
+def test_delete_takes_100_identities_and_answers_in_the_accounts_region_only(clevertap, upload, keys):
+    assert upload(path="/1/delete/profiles.json", body={"identity": [f"u{n}" for n in range(100)]}).status_code == 200
+    assert upload(path="/in1/1/delete/profiles.json", account=keys.in_account, passcode=keys.in_passcode,
+                  body={"identity": "x"}).status_code == 200
+    assert upload(path="/1/delete/profiles.json", account=keys.in_account, passcode=keys.in_passcode,
+                  body={"identity": "x"}).status_code != 200
+    assert upload(path="/1/delete/profiles.json", passcode="wrong", body={"identity": "x"}).status_code == 401

@@ -192,3 +192,28 @@ def test_records_a_dry_run_accepted_count_as_validated_not_delivered():
     report = DeliveryReport(completions=[Completion("ct", None, dry_run=True), Completion("ct", None, dry_run=True),
                                          Completion("live", None)])
     assert report.delivered == {"live": 1} and report.validated == {"ct": 2}
+
+
+def test_a_deletion_posts_the_identities_to_the_delete_route():
+    api, session = client(response(200, {"status": "success"}))
+    assert api.delete_profiles(["a", "b"]) == {}
+    [(url, kwargs)] = session.requests
+    assert url == "https://in1.api.clevertap.com/1/delete/profiles.json"
+    assert json.loads(kwargs["data"]) == {"identity": ["a", "b"]}
+    assert kwargs["headers"]["X-CleverTap-Passcode"] == "passcode-SECRET-1"
+
+
+@pytest.mark.parametrize("body", [{"status": "fail", "error": "nope", "code": 400}, {"status": "partial"}, [], 7])
+def test_a_200_deletion_answer_that_is_not_success_confirms_no_one(body):
+    api, _ = client(response(200, body))
+    refused = api.delete_profiles(["a", "b"])
+    assert sorted(refused) == [0, 1] and all(why.retryable and why.vendor_status == 200 for why in refused.values())
+
+
+def test_a_refused_deletion_call_is_a_rejection_and_a_5xx_is_retried():
+    api, _ = client(response(400, {"status": "fail", "error": "bad identity", "code": 400}))
+    with pytest.raises(VendorRejected, match="bad identity"):
+        api.delete_profiles(["a"])
+    api, _ = client(response(503, {"status": "fail", "error": "down", "code": 503}))
+    with pytest.raises(VendorUnavailable, match="delete profiles"):
+        api.delete_profiles(["a"])

@@ -18,7 +18,7 @@ def invoke(*args: str):
 def test_help_lists_every_command():
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("run", "validate", "tokens", "simulators"):
+    for command in ("run", "validate", "tokens", "simulators", "erase", "erasure"):
         assert command in result.output
 
 
@@ -80,3 +80,18 @@ def test_simulators_refuses_bad_settings(args):
 ])
 def test_local_names_map_back_to_the_templates_logical_ids(name, expected):
     assert logical_id(name) == expected
+
+
+def test_erase_reads_one_person_a_line_with_optional_install_ids(tmp_path):
+    from usersync_dev.cli.erasure import deletions
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\ufeffada i-1 i-2\n\n  bob  \n")
+    assert deletions(ids) == [{"user_id": "ada", "delete": True, "install_ids": ["i-1", "i-2"]},
+                              {"user_id": "bob", "delete": True}]
+
+
+def test_erase_refuses_a_file_without_ids(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n \n")
+    result = invoke("erase", "--ids", str(empty), "--endpoint-url", "http://127.0.0.1:9")
+    assert result.exit_code == 2 and "no user id" in result.output

@@ -2,3 +2,4 @@
 from usersync_dev.cli import run, simulators, tokens, validate  # noqa: F401,E401
 from usersync_dev.cli import replay  # noqa: F401,E402
 from usersync_dev.cli import jobs  # noqa: F401,E402
+from usersync_dev.cli import erasure  # noqa: F401,E402

@@ -63,6 +63,7 @@ def default_config() -> dict[str, Any]:
         "type": "batch_audience",
         "api_key": f"ssm:{SECRETS_PREFIX}batch_{AUDIENCE_APP}_api_key",
         "rest_key": f"ssm:{SECRETS_PREFIX}batch_rest_key",
+        "erase_from": list(AUDIENCES),  # a deletion's install ids leave these audiences
     }
     destinations["clevertap"] = {
         "type": "clevertap",

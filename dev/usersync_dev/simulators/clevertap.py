@@ -20,6 +20,7 @@ DEFAULT_MAX_CONCURRENCY = 15  # concurrent calls per account
 MAX_KEY_BYTES = 120
 MAX_VALUE_BYTES = 512
 MAX_CUSTOM_KEYS = 256  # distinct custom profile keys per account
+MAX_DELETE_IDS = 100  # identities (or guids) per delete call
 MAX_EPOCH_SECONDS = 9_999_999_999  # a larger ts is almost surely milliseconds
 REGIONS = ("eu1", "in1", "sg1", "us1", "aps3", "mec1")
 DEFAULT_REGION = "eu1"  # api.clevertap.com, served at /1/upload
@@ -81,6 +82,9 @@ class CleverTapSimulator(VendorSimulator):
     ROUTES = (
         ("POST", rf"/(?P<region>{'|'.join(REGIONS)})/1/upload", "upload"),
         ("POST", r"/1/upload", "upload"),  # api.clevertap.com: eu1
+        # https://developer.clevertap.com/docs/delete-user-profile-api
+        ("POST", rf"/(?P<region>{'|'.join(REGIONS)})/1/delete/profiles\.json", "delete"),
+        ("POST", r"/1/delete/profiles\.json", "delete"),
     )
 
     def __init__(self, accounts: Mapping[str, tuple[str, str]], max_records: int = DEFAULT_MAX_RECORDS,
@@ -96,6 +100,7 @@ class CleverTapSimulator(VendorSimulator):
         self._profiles: dict[str, dict[tuple[str, str], dict]] = {}  # account -> (id kind, id) -> profile
         self._custom_keys: dict[str, set[str]] = {}
         self._uploads = 0
+        self.deleted: list[tuple[str, str, str]] = []  # (account, identity or guid, value), in order
 
     # -- what tests assert on --------------------------------------------------------------------
 
@@ -152,10 +157,26 @@ class CleverTapSimulator(VendorSimulator):
             body = parse_json(request.body)
         except ValueError as error:
             return _fail(400, f"the body is not valid UTF-8 JSON: {error}")
+        if request.route == "delete":
+            return self._delete(account, body)
         records = body.get("d") if isinstance(body, dict) and body.keys() == {"d"} else None
         if not isinstance(records, list) or not 1 <= len(records) <= self.max_records:
             return _fail(400, f'the body must be {{"d": [...]}} with 1 to {self.max_records} records')
         return self._upload(account, records, dry_run=request.query.get("dryRun") == "1")
+
+    def _delete(self, account: str, body: Any) -> Response:
+        """Delete User Profile: `identity` or `guid` (never both: 400), a string or at most 100 of them."""
+        if not isinstance(body, dict) or not body.keys() <= {"identity", "guid"} or len(body) != 1:
+            return _fail(400, 'the body holds "identity" or "guid" (not both), a string or an array of strings')
+        ((kind, value),) = body.items()
+        ids = _ids(value)
+        if ids is None or len(ids) > MAX_DELETE_IDS:
+            return _fail(400, f"{kind} must be a string or an array of 1 to {MAX_DELETE_IDS} strings")
+        profiles = self._profiles.setdefault(account, {})
+        for identity in ids:
+            profiles.pop(("identity" if kind == "identity" else "objectId", identity), None)
+        self.deleted.extend((account, kind, identity) for identity in ids)
+        return Response(200, {"status": "success", "processed": len(ids)}, items=len(ids))
 
     def _upload(self, account: str, records: list, dry_run: bool) -> Response:
         profiles = self._profiles.setdefault(account, {})
@@ -177,6 +198,14 @@ class CleverTapSimulator(VendorSimulator):
         status = "success" if not unprocessed else "partial" if processed else "fail"
         return Response(200, {"status": status, "processed": processed, "unprocessed": unprocessed},
                         items=len(records))
+
+
+def _ids(value: Any) -> list[str] | None:
+    """A delete call's identity or guid: a string or an array of strings (None: neither)."""
+    values = [value] if isinstance(value, str) else value
+    if isinstance(values, list) and values and all(isinstance(v, str) and v for v in values):
+        return values
+    return None
 
 
 def _check_record(record: Any, profiles: dict, custom_keys: set[str]) -> tuple[tuple | None, dict, set[str]]:

@@ -10,9 +10,11 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError, ValidationInfo, field_validator,
+)
 
 from usersync.failures import FailureCode
 from usersync.limits import DEFAULT_LIMITS, InputLimits
@@ -301,10 +303,27 @@ class AudienceChange(_Record):
     tags: tuple[str, ...] = ()
 
 
-Record = Union[UserChange, AudienceChange]
+MAX_INSTALL_IDS = 100  # per deletion: a person's installs, each removed from every audience erased from
+
+
+class UserDeletion(BaseModel):
+    """Erase one person everywhere it goes (docs/record-format.md#erasure): the profile at Batch
+    Custom Data and CleverTap, and the install ids it names from every audience a Batch Custom
+    Audience destination erases from. A deletion carries nothing else: no attributes."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["deletion"] = Field(default="deletion", exclude=True)
+    user_id: str = Field(min_length=1, strict=True)
+    delete: Literal[True]
+    install_ids: tuple[Annotated[str, StringConstraints(min_length=1, strict=True)], ...] = Field(
+        (), max_length=MAX_INSTALL_IDS)
+    destinations: tuple[str, ...] | None = Field(default=None, min_length=1)
+
+
+Record = Union[UserChange, AudienceChange, UserDeletion]
 _IDS = ("user_id", "audience", "install_id", "action")  # checked as names: no control character at all
-_LISTS = {"destinations": True, "tags": False}          # list field -> its items are names
-_FIELDS = frozenset((*_IDS, *_LISTS, "attributes", "overwrite"))
+_LISTS = {"destinations": True, "tags": False, "install_ids": True}  # list field -> its items are names
+_FIELDS = frozenset((*_IDS, *_LISTS, "attributes", "overwrite", "delete"))
 
 
 class InvalidRecord(ValueError):
@@ -340,7 +359,7 @@ def _check_fields(raw: dict[str, Any]) -> None:
 
 
 def parse_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record:
-    """A decoded JSON object -> UserChange or AudienceChange; InvalidRecord names the field."""
+    """A decoded JSON object -> UserChange, AudienceChange or UserDeletion; InvalidRecord names the field."""
     if isinstance(raw, JsonFlaw):
         raise InvalidRecord(raw.reason)
     if not isinstance(raw, dict):
@@ -350,7 +369,8 @@ def parse_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record:
         found = f"; this object has {shown(', '.join(sorted(raw)))}" if raw else ""
         raise InvalidRecord("required: a user change has a user_id; an audience change has audience, install_id "
                             f"and action{found}", "user_id")
-    model = AudienceChange if "audience" in raw or "install_id" in raw else UserChange
+    model = AudienceChange if "audience" in raw or "install_id" in raw else UserDeletion if "delete" in raw \
+        else UserChange
     try:
         return model.model_validate(raw, context=limits)
     except ValidationError as exc:
@@ -362,6 +382,12 @@ def parse_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record:
             loc = error.field  # _operations names the attribute
         if first["type"] == "extra_forbidden":
             message = f"unknown field (allowed: {', '.join(model.model_fields)})".replace("kind, ", "")
+            if model is UserChange and loc == "install_ids":
+                message = 'install_ids belong to a deletion ("delete": true): a change does not take them'
+            if model is UserDeletion and loc in UserChange.model_fields:
+                message = "a deletion carries nothing but who to erase: send a change and a deletion as two records"
+        elif loc == "delete" and model is UserDeletion:
+            message = "delete must be true (this record erases the person); leave it out for a change"
         more = len(exc.errors()) - 1
         raise InvalidRecord(message + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""), loc) from None
 

@@ -18,6 +18,7 @@ from usersync.limits import (
 )
 from usersync.replays import DEFAULT_KEY_PARAMETER
 from usersync.secrets import SecretResolver
+from usersync.stores.erasures import DEFAULT_KEEP_DAYS
 from usersync.vendors.base import VendorContext, VendorEndpoints
 from usersync.work.deliver_chunk import DEFAULT_MAX_RECEIVES
 
@@ -97,10 +98,13 @@ class InputLimitSettings(EnvironmentSettings):
 
 
 class FailedRecordSettings(EnvironmentSettings):
-    """Where a record too large for its failed-records envelope is written (the envelope points to it):
-    the ingest bucket, under a prefix that never triggers ingestion and expires (template.yaml)."""
+    """What the delivering functions keep besides deliveries: where a record too large for its
+    failed-records envelope is written (the envelope points to it: the ingest bucket, under a prefix
+    that never triggers ingestion and expires, template.yaml), and how long erasure receipts are kept."""
     failed_records_bucket: str = Field(min_length=1, alias="FAILED_RECORDS_BUCKET")
     failed_records_prefix: str = Field("failed-records/", pattern=r"^[^/].*/$", alias="FAILED_RECORDS_PREFIX")
+    erasure_receipt_days: int = Field(DEFAULT_KEEP_DAYS, ge=1, le=10 * 365, alias="ERASURE_RECEIPT_DAYS",
+                                      description="how long an erasure receipt is kept (DynamoDB TTL)")
 
 
 class DeliverSettings(FunctionSettings, InputLimitSettings, FailedRecordSettings):

@@ -26,6 +26,7 @@ from usersync.settings import (
     IngestFileSettings, IngestSettings,
 )
 from usersync.stores.chunk_queue import ChunkQueue
+from usersync.stores.erasures import ErasureReceipts
 from usersync.stores.failed_records import FailedRecordQueue, RecordOverflow
 from usersync.stores.indexing import IndexingTokens
 from usersync.stores.jobs import JobStore
@@ -55,13 +56,16 @@ class _Function:
                                  self.vendors)
 
     def delivery(self, dynamodb, failed: FailedRecordSettings, s3=None) -> DeliveryService:
-        """The delivery service; a record too large for its failed-records envelope goes to S3."""
+        """The delivery service; a record too large for its failed-records envelope goes to S3; erasure
+        receipts are kept `failed.erasure_receipt_days`."""
         overflow = RecordOverflow(failed.failed_records_bucket, failed.failed_records_prefix,
                                   client=s3 or self.aws.client("s3"))
         queue = FailedRecordQueue(self.settings.failed_records_queue_url, client=self.aws.client("sqs"),
                                   overflow=overflow)
-        return DeliveryService(self.destinations().get, queue, DynamoDBLedger(self.settings.state_table, client=dynamodb),
-                               throttles=Throttles(), checkpoints=Checkpoints())
+        erasures = ErasureReceipts(self.settings.state_table, dynamodb, keep_days=failed.erasure_receipt_days)
+        ledger = DynamoDBLedger(self.settings.state_table, client=dynamodb, erasures=erasures)
+        return DeliveryService(self.destinations().get, queue, ledger, throttles=Throttles(), checkpoints=Checkpoints(),
+                               erasures=erasures)
 
 
 def _reports(settings: IngestSettings, jobs: JobStore, objects: ObjectStore) -> JobReports:

@@ -11,7 +11,7 @@ from usersync.records import Record
 class Destination(Protocol):
     name: str
     vendor: ClassVar[str]            # "batch", "batch_audience", "clevertap"
-    record_type: ClassVar[type]      # the kind of record it takes
+    record_type: ClassVar[type | tuple[type, ...]]  # the kinds of record it takes (or a `takes(record)`)
     batch_size: int                  # records per call
     concurrency: int                 # calls in flight at once
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -141,9 +141,11 @@ class DeliveryLedger(Protocol):
     def release(self, keys: Iterable[Key], owner: str) -> None:
         """Give back the claims `owner` holds."""
 
-    def accept(self, accepted: Iterable[Entry], *, resolved: Iterable[Entry], delivery: Delivery) -> None:
+    def accept(self, accepted: Iterable[Entry], *, resolved: Iterable[Entry], delivery: Delivery,
+               erased: Mapping[tuple[str, int], str] | None = None) -> None:
         """The vendor accepted a call: its records' accepted marks, its cleared pending marks and its
-        receipt (`delivery`: the token) in one atomic write."""
+        receipt (`delivery`: the token) in one atomic write; with the erasure receipts of the deletions
+        it completed (`erased`: (unit, position) -> user id), each unit's with its marks."""
 
     def update(self, *, pending: Iterable[Entry] = (), resolved: Iterable[Entry] = (),
                settled: Iterable[Entry] = ()) -> None:
@@ -162,6 +164,7 @@ class InMemoryLedger:
         self._lock = threading.Lock()
         self.writes = 0
         self.receipts: list[Delivery] = []
+        self.erased: dict[str, list[str]] = {}  # user id -> destinations that confirmed its deletion
 
     def _item(self, key: Key) -> dict:
         return self._items.setdefault(key, {"accepted": set(), "pending": set(), "settled": set(), "tokens": set(),
@@ -198,8 +201,10 @@ class InMemoryLedger:
                     item["owner"], item["until"] = None, 0.0
                     self.writes += 1
 
-    def accept(self, accepted, *, resolved, delivery):
+    def accept(self, accepted, *, resolved, delivery, erased=None):
         with self._lock:
+            for user_id in (erased or {}).values():
+                self.erased.setdefault(user_id, []).append(delivery.destination)
             for entry in accepted:
                 item = self._item(entry.key)
                 item["accepted"].add(entry.element)

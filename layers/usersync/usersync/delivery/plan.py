@@ -13,8 +13,9 @@ Pure: no I/O, no clock. In order:
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,15 @@ def without_increments(change: UserChange) -> UserChange | None:
     return change.model_copy(update={"attributes": kept})
 
 
+class Group:
+    """The payloads one change became at one destination (its steps, or one per audience and install
+    id): its records are delivered once every one of them is accepted; a closed group sends no more."""
+    __slots__ = ("size",)
+
+    def __init__(self, size: int):
+        self.size = size
+
+
 @dataclass(slots=True, eq=False)
 class Part:
     """One payload of one call: one record's change at one destination (or several records of one
@@ -47,9 +57,9 @@ class Part:
     payload: Any
     key: str                                # the vendor's user key: at most once per call
     records: tuple[SourcedRecord, ...]      # the records it stands for, in order
-    group: object = None                    # shared by the steps of one change: a closed group sends no more
+    group: Group | None = None              # the payloads of one change (None: a lone part)
     step: int = 0
-    last_step: bool = True                  # its records are delivered once their last step is accepted
+    kind: str = "update"                    # what kind of call carries it: calls never mix kinds (updates, deletions)
     increments: bool = False                # sending it twice would apply it twice
     sets_only: tuple[Part, ...] = ()        # with increments: this step and the next without them, safe to resend
     unmerged: tuple[Part, ...] = ()         # merged: each record's own payloads, in order, if it is refused
@@ -110,8 +120,9 @@ def plan(destination: Destination, items: Sequence[SourcedRecord], progress: dic
                                               f"{name} cannot map this record: {type(error).__name__}: {error}"))
     for group in (_coalesced(destination, prepared) if coalescing else [own for _, own in prepared]):
         parts.extend(group)
-    plan_calls = getattr(destination, "plan_calls", generations)
-    result.waves = plan_calls(parts, destination.batch_size)
+    plan_calls = getattr(destination, "plan_calls", None)
+    result.waves = plan_calls(parts, destination.batch_size) if plan_calls else \
+        generations(parts, destination.batch_size, getattr(destination, "call_limits", None))
     return result
 
 
@@ -134,59 +145,82 @@ def _still_to_do(item: SourcedRecord, name: str, progress: dict, result: Destina
 
 
 def _parts(destination: Destination, record: Record, items: tuple[SourcedRecord, ...]) -> list[Part]:
-    """The record's payloads at `destination` (usually one; more when the vendor needs several calls)."""
-    key = destination.key(record)
+    """The record's payloads at `destination` (usually one; more when the vendor needs several calls,
+    in order when they share a key)."""
     steps = destination.prepare_steps(record)
-    group = object()
-    parts = [Part(payload, key, items, group, step, last_step=step == len(steps) - 1)
+    if not steps:
+        raise ValueError(f"{destination.name} made no payload of a record it takes")
+    group = Group(len(steps))
+    key_of = getattr(destination, "part_key", lambda record, payload: destination.key(record))
+    kind_of = getattr(destination, "call_kind", lambda payload: "update")
+    parts = [Part(payload, key_of(record, payload), items, group, step, kind_of(payload))
              for step, payload in enumerate(steps)]
     if has_increment(record):
         rest = without_increments(record) if isinstance(record, UserChange) else None
         sets = _parts(destination, rest, items) if rest is not None else []
         for part in parts:  # a step that differs from its sets-only twin holds increments
             if part.step >= len(sets) or sets[part.step].payload != part.payload:
-                part.increments, part.sets_only = True, tuple(sets[part.step:])
+                rest_steps = sets[part.step:]
+                if part.step:  # the steps left are a change of their own: delivered once they all are
+                    regrouped = Group(len(rest_steps))
+                    rest_steps = [dataclasses.replace(step, group=regrouped) for step in rest_steps]
+                part.increments, part.sets_only = True, tuple(rest_steps)
     return parts
 
 
 def _coalesced(destination: Destination, prepared: list[tuple[SourcedRecord, list[Part]]]) -> list[list[Part]]:
-    """Each user's changes merged into as few payloads as apply the same; a merged payload the vendor
-    cannot take (it should not: each part passed alone) leaves them apart."""
+    """Each user's consecutive changes merged into as few payloads as apply the same (a deletion
+    between them stays where it is: the last action wins); a merged payload the vendor cannot take
+    (it should not: each part passed alone) leaves them apart."""
     by_key: dict[str, list[int]] = defaultdict(list)
     for index, (_, own) in enumerate(prepared):
         by_key[own[0].key].append(index)
     result: list[list[Part] | None] = [own for _, own in prepared]
     for indexes in by_key.values():
-        group = [prepared[i] for i in indexes]
-        if len(group) == 1 or not all(isinstance(item.record, UserChange) for item, _ in group):
-            continue
-        for change, members in coalesce([item.record for item, _ in group]):
-            if len(members) == 1:
-                continue
-            items = tuple(group[m][0] for m in members)
-            try:
-                merged = _parts(destination, change, items)
-            except RecordRejected:
-                continue
-            own = tuple(part for m in members for part in group[m][1])
-            for part in merged:
-                part.unmerged = own
-            result[indexes[members[0]]] = merged
-            for m in members[1:]:
-                result[indexes[m]] = None
+        for run in _runs_of_changes(prepared, indexes):
+            group = [prepared[i] for i in run]
+            for change, members in coalesce([item.record for item, _ in group]):
+                if len(members) == 1:
+                    continue
+                items = tuple(group[m][0] for m in members)
+                try:
+                    merged = _parts(destination, change, items)
+                except RecordRejected:
+                    continue
+                own = tuple(part for m in members for part in group[m][1])
+                for part in merged:
+                    part.unmerged = own
+                result[run[members[0]]] = merged
+                for m in members[1:]:
+                    result[run[m]] = None
     return [parts for parts in result if parts is not None]
 
 
-def generations(parts: Sequence[Part], batch_size: int) -> list[Calls]:
-    """Generation n holds every key's n-th part, chunked into calls of at most `batch_size`.
-    With one change per user (the usual case) there is one generation and
-    ceil(N / batch_size) calls: the minimum the limit allows."""
+def _runs_of_changes(prepared: list[tuple[SourcedRecord, list[Part]]], indexes: list[int]) -> list[list[int]]:
+    """The runs of two or more consecutive user changes among one key's records."""
+    runs, run = [], []
+    for index in indexes + [None]:
+        if index is not None and isinstance(prepared[index][0].record, UserChange):
+            run.append(index)
+            continue
+        if len(run) > 1:
+            runs.append(run)
+        run = []
+    return runs
+
+
+def generations(parts: Sequence[Part], batch_size: int, limits: Mapping[str, int] | None = None) -> list[Calls]:
+    """Generation n holds every key's n-th part, chunked into calls of at most `batch_size` (or the
+    limit of their kind of call), a call holding one kind. With one change per user (the usual case)
+    there is one generation and ceil(N / batch_size) calls: the minimum the limit allows."""
     occurrences: dict[str, int] = defaultdict(int)
-    waves: list[list[Part]] = []
+    waves: list[dict[str, list[Part]]] = []
     for part in parts:
         n = occurrences[part.key]
         occurrences[part.key] = n + 1
         if n == len(waves):
-            waves.append([])
-        waves[n].append(part)
-    return [chunks(wave, batch_size) for wave in waves]
+            waves.append({})
+        waves[n].setdefault(part.kind, []).append(part)
+    limits = limits or {}
+    return [[call for kind, group in wave.items() for call in chunks(group, limits.get(kind, batch_size))]
+            for wave in waves]

@@ -7,16 +7,22 @@ from typing import Any
 
 from usersync.delivery.destination import Destination
 from usersync.failures import FailedRecord, FailureCode
-from usersync.records import AudienceChange, Record, SourcedRecord, Unparsable, UserChange
+from usersync.records import AudienceChange, Record, SourcedRecord, Unparsable, UserChange, UserDeletion
 
-_KIND_NAMES = {UserChange: "user changes", AudienceChange: "audience changes"}
+_KIND_NAMES = {UserChange: "user changes", AudienceChange: "audience changes", UserDeletion: "this deletion"}
+
+
+def takes(destination: Any, record: Record) -> bool:
+    """Whether `destination` can apply `record` (its `takes`, else its record types)."""
+    check = getattr(destination, "takes", None)
+    return check(record) if check is not None else isinstance(record, destination.record_type)
 
 
 def targets(record: Record, destinations: Mapping[str, Any]) -> tuple[str, ...]:
-    """The destinations a record names, or by default every configured destination of its kind."""
+    """The destinations a record names, or by default every configured destination that takes it."""
     if record.destinations:
         return record.destinations
-    return tuple(name for name, destination in destinations.items() if isinstance(record, destination.record_type))
+    return tuple(name for name, destination in destinations.items() if takes(destination, record))
 
 
 def route(items: Iterable[SourcedRecord | Unparsable], destinations: Mapping[str, Destination],
@@ -40,7 +46,7 @@ def route(items: Iterable[SourcedRecord | Unparsable], destinations: Mapping[str
                     item.raw, item.source, name, FailureCode.UNKNOWN_DESTINATION,
                     f"destination {name!r} is not configured (configured: {', '.join(sorted(destinations))})",
                     "destinations", retryable=True))
-            elif not isinstance(record, destination.record_type):
+            elif not takes(destination, record):
                 failed.append(FailedRecord(
                     item.raw, item.source, name, FailureCode.WRONG_DESTINATION_TYPE,
                     f"destination {name!r} ({destination.vendor}) does not take {_KIND_NAMES[type(record)]}",

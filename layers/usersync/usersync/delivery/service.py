@@ -24,6 +24,7 @@ from usersync.delivery.throttle import Throttles
 from usersync.failures import FailedRecord
 from usersync.observability import metrics
 from usersync.records import SourcedRecord, Unparsable
+from usersync.stores.erasures import ErasureReceipts
 from usersync.stores.failed_records import FailedRecordQueue
 
 
@@ -41,8 +42,8 @@ def settled_entries(failures: Iterable[FailedRecord]) -> list[Entry]:
 class DeliveryService:
     def __init__(self, destinations: Callable[[], Mapping[str, Destination]], failed: FailedRecordQueue,
                  ledger: DeliveryLedger | None, *, throttles: Throttles | None = None,
-                 checkpoints: Checkpoints | None = None):
-        self.destinations, self.failed, self.ledger = destinations, failed, ledger
+                 checkpoints: Checkpoints | None = None, erasures: ErasureReceipts | None = None):
+        self.destinations, self.failed, self.ledger, self.erasures = destinations, failed, ledger, erasures
         # Pacing learnt from the vendors (429s) outlives one invocation: the composition root gives
         # the function one Throttles for its lifetime.
         self.throttles = throttles or Throttles()
@@ -59,10 +60,16 @@ class DeliveryService:
         return report
 
     def report_failures(self, failures: list[FailedRecord]) -> None:
-        """Into the failed-records queue, then settled in the ledger (a crash in between reports them twice,
-        never zero times)."""
+        """Into the failed-records queue (a deletion's receipt says why), then settled in the ledger (a
+        crash in between reports them twice, never zero times)."""
         self.checkpoints.reach("before_failed_records")
         self.failed.send(failures)
+        if self.erasures is not None:
+            for failure in failures:  # a deletion that could not be done: its receipt says why
+                if isinstance(failure.raw, dict) and failure.raw.get("delete") is True \
+                        and isinstance(failure.raw.get("user_id"), str) and failure.raw["user_id"]:
+                    self.erasures.failed(failure.raw["user_id"], failure.destination, str(failure.code),
+                                         failure.message)
         self.checkpoints.reach("before_settled_marks")
         if self.ledger is not None and (entries := settled_entries(failures)):
             self.ledger.update(settled=entries)

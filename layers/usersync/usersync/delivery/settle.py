@@ -27,7 +27,7 @@ from usersync.delivery.outcomes import (
 from usersync.delivery.plan import Calls, Part, Retry, has_increment, uncertain
 from usersync.failures import FailedRecord, FailureCode
 from usersync.observability import logger
-from usersync.records import SourcedRecord
+from usersync.records import SourcedRecord, UserDeletion
 
 
 @dataclass(eq=False)
@@ -70,7 +70,8 @@ class Settler:
         self.ledger, self.checkpoints = ledger, checkpoints
         self.settled = Settled()
         self._done: set[int] = set()   # id() of the records that have their outcome (delivered, failed, retried)
-        self._closed: set[object] = set()        # groups whose later steps must not be sent
+        self._closed: set[int] = set()           # id() of groups whose later payloads must not be sent
+        self._accepted_parts: dict[int, int] = {}  # id() of a group -> its payloads accepted so far
         self._held: set[str] = set()             # keys with a change going back to SQS: later ones wait
         self._lock = threading.RLock()
 
@@ -84,7 +85,7 @@ class Settler:
             for call in calls:
                 parts = []
                 for part in call.parts:
-                    if part.group in self._closed:
+                    if part.group is not None and id(part.group) in self._closed:
                         continue
                     if part.key in self._held:
                         self._retry([part], "an earlier change to this user will be retried first")
@@ -124,7 +125,7 @@ class Settler:
                     self._refused(part, why, follow, record_level=True)
                     continue
                 carried.extend(part.records)
-                if part.last_step:
+                if self._all_accepted(part):
                     completed.extend(item for item in part.records if id(item) not in self._done)
             resolved = pending_entries(self.name, call.parts)
             if carried or result.token:
@@ -132,8 +133,9 @@ class Settler:
                                     result.context, call_id=uuid.uuid4().hex)
                 if self.ledger is not None:
                     # The records' accepted marks and the call's token in one write: whenever the ledger
-                    # says accepted, the token is saved too.
-                    self.ledger.accept(entries(self.name, completed), resolved=resolved, delivery=delivery)
+                    # says accepted, the token is saved too (and a deletion's erasure receipt).
+                    self.ledger.accept(entries(self.name, completed), resolved=resolved, delivery=delivery,
+                                       erased=erasures(completed))
                 self.settled.deliveries.append(delivery)
             elif self.ledger is not None and resolved:  # every payload refused: a definite answer all the same
                 self.ledger.update(resolved=resolved)
@@ -195,7 +197,7 @@ class Settler:
                 if not part.increments:
                     follow.sequences.append([part])
                     continue
-                self._closed.add(part.group)
+                self._close(part)
                 for item in part.records:
                     if has_increment(item.record) and id(item) not in self._done:
                         self._done.add(id(item))
@@ -209,7 +211,7 @@ class Settler:
     def _refused(self, part: Part, why: RecordRejected, follow: FollowUps, *, record_level: bool) -> None:
         """The vendor refused `part`: a merged payload refused for its content is split back into
         its records' own payloads, which go together with the others' in the next calls."""
-        self._closed.add(part.group)
+        self._close(part)
         if record_level and part.merged and part.unmerged and part.first_step:
             follow.sequences.append(part.unmerged)
             return
@@ -229,18 +231,36 @@ class Settler:
 
     def _retry(self, parts: list[Part], reason: str) -> None:
         for part in parts:
-            self._closed.add(part.group)
+            self._close(part)
             self._held.add(part.key)
             for item in part.records:
                 if id(item) not in self._done:
                     self._done.add(id(item))
                     self.settled.retries.append(Retry(item, self.name, reason))
 
+    def _all_accepted(self, part: Part) -> bool:
+        """Count `part` accepted; True once every payload of its change is."""
+        if part.group is None:
+            return True
+        accepted = self._accepted_parts.get(id(part.group), 0) + 1
+        self._accepted_parts[id(part.group)] = accepted
+        return accepted >= part.group.size
+
+    def _close(self, part: Part) -> None:
+        if part.group is not None:
+            self._closed.add(id(part.group))
+
     @staticmethod
     def _merge(a: FollowUps, b: FollowUps) -> FollowUps:
         a.searches.extend(b.searches)
         a.sequences.extend(b.sequences)
         return a
+
+
+def erasures(items: Iterable[SourcedRecord]) -> dict[tuple[str, int], str]:
+    """(unit, position) -> user id of the deletions among `items`."""
+    return {(item.source.unit, item.source.position): item.record.user_id for item in items
+            if isinstance(item.record, UserDeletion) and item.source.position is not None}
 
 
 def follow_up_waves(followups: Iterable[FollowUps], batch_size: int) -> list[list[Call]]:

@@ -201,6 +201,8 @@ class CsvColumns:
         self.overwrite: int | None = None
         self.destinations: int | None = None
         self.tags: int | None = None
+        self.delete: int | None = None        # profile files: `true` makes the row a deletion
+        self.install_ids: int | None = None   # with it: the install ids to remove from audiences
         for index, written in enumerate(names):
             if not written:
                 raise FileRejected(f"{where}: column {index + 1} of the header has no name")
@@ -215,11 +217,15 @@ class CsvColumns:
             name, suffix = name.strip(), suffix.strip().lower()
             if not name:
                 raise FileRejected(f"{where}: header column {shown(written)} has a type but no name")
-            if name in USER_KEYS + AUDIENCE_KEYS + ("overwrite", "destinations", "tags"):
+            if name in USER_KEYS + AUDIENCE_KEYS + ("overwrite", "destinations", "tags", "delete", "install_ids"):
                 if suffix:
                     raise FileRejected(f"{where}: column {shown(name)} takes no type suffix")
                 if name == "overwrite":
                     self.overwrite = index
+                elif name == "delete":
+                    self.delete = index
+                elif name == "install_ids":
+                    self.install_ids = index
                 elif name == "destinations":
                     self.destinations = index
                 elif name == "tags":
@@ -246,6 +252,9 @@ class CsvColumns:
                 f"action columns (audience file), not both; found {', '.join(sorted(key_names)) or 'neither'}")
         if not self.audience and self.tags is not None:
             raise FileRejected(f"{where}: a 'tags' column belongs to audience files; type a tag column as name:tags")
+        if self.audience and (self.delete is not None or self.install_ids is not None):
+            raise FileRejected(f"{where}: 'delete' and 'install_ids' columns belong to profile files (a deletion "
+                               "names the person, user_id, and its install ids)")
         attribute_names = [c.name for c in self.attributes]
         duplicated = {n for n in attribute_names if attribute_names.count(n) > 1}
         duplicated |= {n for _, n, _, _ in self.edits if n in attribute_names}
@@ -293,6 +302,10 @@ class CsvColumns:
             record["destinations"] = _tags(row[self.destinations])
         if self.tags is not None and row[self.tags]:
             record["tags"] = _tags(row[self.tags])
+        if self.delete is not None and row[self.delete] and _bool(row[self.delete], "delete"):
+            record["delete"] = True
+        if self.install_ids is not None and row[self.install_ids]:
+            record["install_ids"] = _tags(row[self.install_ids])
         return record
 
 

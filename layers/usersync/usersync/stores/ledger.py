@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from usersync.delivery.ledger import NO_PROGRESS, Entry, Key, Progress, progress_of
+from usersync.delivery.ledger import NO_PROGRESS, Entry, Key, Progress, decode_positions, progress_of
 from usersync.delivery.outcomes import Delivery
+from usersync.stores.erasures import ErasureReceipts
 from usersync.stores.tokens import TokenStore
 
 # Longer than a message can live in WorkQueue (4 days) and then WorkDeadLetterQueue (14 days),
@@ -48,11 +49,13 @@ def _progress(item: dict[str, Any] | None) -> Progress:
 
 
 class DynamoDBLedger:
-    def __init__(self, table_name: str, client: Any = None, now=time.time, tokens: TokenStore | None = None):
+    def __init__(self, table_name: str, client: Any = None, now=time.time, tokens: TokenStore | None = None,
+                 erasures: ErasureReceipts | None = None):
         self.table_name = table_name
         self._client = client or boto3.client("dynamodb")
         self._now = now
         self._tokens = tokens or TokenStore(table_name, client=self._client)
+        self._erasures = erasures or ErasureReceipts(table_name, self._client)
 
     def _expires_at(self) -> dict[str, str]:
         return {"N": str(int(self._now() + KEEP_FOR.total_seconds()))}
@@ -110,12 +113,30 @@ class DynamoDBLedger:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
 
-    def accept(self, accepted: Iterable[Entry], *, resolved: Iterable[Entry], delivery: Delivery) -> None:
+    def accept(self, accepted: Iterable[Entry], *, resolved: Iterable[Entry], delivery: Delivery,
+               erased: Mapping[tuple[str, int], str] | None = None) -> None:
+        """One accepted call: its token item, the accepted marks of every unit it carried and, for the
+        deletions it completed (`erased`: (unit, position) -> user id), their erasure receipts. A unit's
+        marks land with their receipts in one transaction; each transaction repeats the token item."""
         receipt = {"Put": {"TableName": self.table_name, "Item": self._tokens.item(delivery)}}
-        changes = self._changes(accepted=accepted, resolved=resolved)
-        updates = [{"Update": self._update_request(key, change, token=delivery.token)} for key, change in changes.items()]
-        for start in range(0, max(len(updates), 1), TRANSACTION_ITEMS - 1):
-            self._client.transact_write_items(TransactItems=[receipt, *updates[start:start + TRANSACTION_ITEMS - 1]])
+        erased = erased or {}
+        groups: list[tuple[Key, list[dict[str, Any]]]] = []  # (ledger item, what must land with it)
+        for key, change in self._changes(accepted=accepted, resolved=resolved).items():
+            unit = key[0]
+            elements = sorted(change.get("accepted", ()))
+            with_receipts = [e for e in elements if any((unit, p) in erased for p in decode_positions(e.partition(":")[2]))]
+            plain = {**change, "accepted": set(elements) - set(with_receipts)}
+            groups.append((key, [{"Update": self._update_request(key, plain, token=delivery.token)}]))
+            for element in with_receipts:  # an entry of deletions: split so each part fits with its receipts
+                positions = sorted(decode_positions(element.partition(":")[2]))
+                for start in range(0, len(positions), TRANSACTION_ITEMS - 2):
+                    part = Entry(unit, key[1], tuple(positions[start:start + TRANSACTION_ITEMS - 2]))
+                    receipts = [{"Update": self._erasures.confirmed(erased[(unit, p)], key[1], delivery.token)}
+                                for p in part.positions if (unit, p) in erased]
+                    mark = self._update_request(key, {"accepted": {part.element}}, token=delivery.token)
+                    groups.append((key, [{"Update": mark}, *receipts]))
+        for transaction in _packed(groups, TRANSACTION_ITEMS - 1):
+            self._client.transact_write_items(TransactItems=[receipt, *transaction])
 
     def update(self, *, pending: Iterable[Entry] = (), resolved: Iterable[Entry] = (),
                settled: Iterable[Entry] = ()) -> None:
@@ -130,7 +151,7 @@ class DynamoDBLedger:
                 changes[entry.key][kind].add(entry.element)
         return changes
 
-    def _update_request(self, key: Key, change: dict[str, set[str]], token: str | None = None) -> dict[str, Any]:
+    def _update_request(self, key: Key, change: Mapping[str, set[str]], token: str | None = None) -> dict[str, Any]:
         clauses, values = ["SET expires_at = :expires"], {":expires": self._expires_at()}
         adds = []
         for kind in ("accepted", "pending", "settled"):
@@ -147,3 +168,17 @@ class DynamoDBLedger:
             values[":resolved"] = {"SS": sorted(change["resolved"])}
         return {"TableName": self.table_name, "Key": ledger_key(*key), "UpdateExpression": " ".join(clauses),
                 "ExpressionAttributeValues": values}
+
+
+def _packed(groups: list[tuple[Key, list[dict[str, Any]]]], room: int) -> list[list[dict[str, Any]]]:
+    """Groups packed into transactions of at most `room` items, no ledger item twice in one (DynamoDB
+    refuses two operations on one item in a transaction); at least one, even empty (the token item)."""
+    transactions: list[list[dict[str, Any]]] = [[]]
+    keys: list[set[Key]] = [set()]
+    for key, items in groups:
+        if len(transactions[-1]) + len(items) > room or key in keys[-1]:
+            transactions.append([])
+            keys.append(set())
+        transactions[-1].extend(items)
+        keys[-1].add(key)
+    return transactions

@@ -12,6 +12,16 @@ from usersync.secrets import SecretResolver
 from usersync.vendors.http import LazyClient
 
 
+DELETE = "delete"  # the kind of call that erases people (usersync.delivery.plan: calls never mix kinds)
+ERASURE = "erasure"  # the token kind of such a call
+
+
+@dataclass(frozen=True, slots=True)
+class Erase:
+    """The payload that erases one person at a vendor (its user key)."""
+    key: str
+
+
 @dataclass(frozen=True, slots=True)
 class VendorEndpoints:
     """Base URLs replacing the vendors' own (simulators, tests); None keeps the vendor's."""
@@ -30,7 +40,7 @@ class VendorContext:
 class VendorDestination:
     """One configured destination of one vendor: the usersync.delivery.destination.Destination port."""
     vendor: ClassVar[str]
-    record_type: ClassVar[type]
+    record_type: ClassVar[type | tuple[type, ...]]  # the kinds of record it takes
 
     def __init__(self, name: str, settings: Any, client: Callable[[], Any]):
         self.name, self.settings = name, settings
@@ -47,3 +57,12 @@ class VendorDestination:
     def prepare_steps(self, record: Record) -> list[Any]:
         """One payload, unless the vendor needs several calls (see usersync.delivery.destination)."""
         return [self.prepare(record)]
+
+    def call_kind(self, payload: Any) -> str:
+        """Updates and deletions go to different routes: a call holds one kind."""
+        return DELETE if isinstance(payload, Erase) else "update"
+
+    @property
+    def call_limits(self) -> dict[str, int]:
+        """Payloads per call, by kind of call, where a kind has its own limit."""
+        return {}

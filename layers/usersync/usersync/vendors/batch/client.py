@@ -55,3 +55,8 @@ class BatchCustomDataClient(BatchApi):
         """POST .../data/users with up to 10,000 users; returns Batch's token."""
         answer = self.call("POST", "1.0", "/data/users", elements, route="custom data bulk update")
         return str(answer.get("token", ""))
+
+    def bulk_delete(self, custom_ids: list[str]) -> str:
+        """DELETE .../data/users with up to 10,000 custom ids: their custom data is deleted; returns the token."""
+        answer = self.call("DELETE", "1.0", "/data/users", custom_ids, route="custom data bulk delete")
+        return str(answer.get("token", ""))

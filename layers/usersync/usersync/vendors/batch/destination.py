@@ -8,8 +8,8 @@ from pydantic import Field
 
 from usersync.delivery.outcomes import SendResult
 from usersync.delivery.settings import DeliverySettings
-from usersync.records import UserChange
-from usersync.vendors.base import VendorContext, VendorDestination
+from usersync.records import UserChange, UserDeletion
+from usersync.vendors.base import ERASURE, Erase, VendorContext, VendorDestination
 from usersync.vendors.batch.client import BatchApi, BatchCustomDataClient
 from usersync.vendors.batch.mapping import MAX_BULK_USERS, bulk_element
 from usersync.vendors.http import pooled_session
@@ -43,10 +43,14 @@ class BatchSettings(BatchAppSettings):
 
 class BatchCustomDataDestination(VendorDestination):
     vendor = "batch"
-    record_type = UserChange
+    record_type = (UserChange, UserDeletion)
 
-    def prepare(self, record: UserChange) -> dict[str, Any]:
+    def prepare(self, record: UserChange | UserDeletion) -> dict[str, Any] | Erase:
+        if isinstance(record, UserDeletion):
+            return Erase(record.user_id)  # DELETE .../data/users: the user's custom data is gone
         return bulk_element(record)
 
-    def send(self, payloads: list[dict[str, Any]]) -> SendResult:
+    def send(self, payloads: list[dict[str, Any] | Erase]) -> SendResult:
+        if isinstance(payloads[0], Erase):
+            return SendResult(token=self._client.get().bulk_delete([p.key for p in payloads]), token_kind=ERASURE)
         return SendResult(token=self._client.get().bulk_update(payloads))

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from usersync.delivery.batching import chunks
 from usersync.delivery.outcomes import SendResult
 from usersync.delivery.plan import Part
-from usersync.records import AudienceChange
+from usersync.records import AudienceChange, Record, UserDeletion
 from usersync.vendors.base import VendorContext, VendorDestination
 from usersync.vendors.batch.destination import BatchAppSettings
 from usersync.vendors.batch_audience.client import BatchAudienceClient
-from usersync.vendors.batch_audience.mapping import MAX_IDS_PER_CALL, AudiencePatch, last_action_per_id, patch_element
+from usersync.vendors.batch_audience.mapping import (
+    AUDIENCE_NAME_PATTERN, MAX_IDS_PER_CALL, AudiencePatch, last_action_per_id, patch_element,
+)
 
 INDEXING = "indexing"  # token kind: followed up until Batch says APPLIED
+
+
+AudienceName = Annotated[str, StringConstraints(pattern=f"^{AUDIENCE_NAME_PATTERN.pattern}$")]
 
 
 class BatchAudienceSettings(BatchAppSettings):
     type: Literal["batch_audience"]
     batch_size: int = Field(MAX_IDS_PER_CALL, ge=1, le=MAX_IDS_PER_CALL, description="install ids per PATCH")
+    erase_from: tuple[AudienceName, ...] = Field(
+        (), description="the audiences a deletion's install ids are removed from (none: deletions pass it by)")
 
     def build(self, name: str, context: VendorContext) -> BatchAudienceDestination:
         base = context.endpoints.batch_audience or context.endpoints.batch
@@ -46,11 +53,26 @@ class BatchAudienceDestination(VendorDestination):
     vendor = "batch_audience"
     record_type = AudienceChange
 
+    def takes(self, record: Record) -> bool:
+        """Audience changes, and the deletions naming install ids once audiences to erase from are set."""
+        if isinstance(record, UserDeletion):
+            return bool(record.install_ids and self.settings.erase_from)
+        return isinstance(record, AudienceChange)
+
     def prepare(self, record: AudienceChange) -> AudiencePatch:
         return patch_element(record)
 
+    def prepare_steps(self, record: AudienceChange | UserDeletion) -> list[AudiencePatch]:
+        if isinstance(record, UserDeletion):  # each install id out of each audience erased from
+            return [AudiencePatch(audience, {"action": "remove", "id": install_id})
+                    for audience in self.settings.erase_from for install_id in record.install_ids]
+        return [patch_element(record)]
+
     def key(self, record: AudienceChange) -> str:
         return record.install_id
+
+    def part_key(self, record: AudienceChange | UserDeletion, payload: AudiencePatch) -> str:
+        return payload.install_id
 
     plan_calls = staticmethod(plan_audience_calls)
 

@@ -24,6 +24,8 @@ Region = Literal["eu1", "in1", "sg1", "us1", "aps3", "mec1"]
 REGIONS: tuple[str, ...] = Region.__args__
 DEFAULT_REGION = "eu1"  # Europe: api.clevertap.com
 UPLOAD_PATH = "/1/upload"
+DELETE_PATH = "/1/delete/profiles.json"  # https://developer.clevertap.com/docs/delete-user-profile-api
+MAX_DELETES_PER_CALL = 100  # identities per delete call (the page's per-request limit)
 
 # Per-record codes CleverTap documents for profiles, and the record field each one is about.
 CODE_FIELDS = {514: "Gender", 515: "Email", 516: "Phone", 517: "Employed", 518: "Education", 519: "Married", 520: "Age"}
@@ -53,14 +55,31 @@ class CleverTapClient:
                  timeout_s: float, base: str | None = None):
         self.account_id, self.region = account_id, region
         self._passcode, self._session, self._timeout_s = passcode, session, timeout_s
-        self._url = base_url(region, base) + UPLOAD_PATH
+        self._base = base_url(region, base)
 
     def upload(self, records: list[dict[str, Any]], *, dry_run: bool = False) -> UploadAnswer:
         """One call with up to the per-call limit of records; `dry_run` validates without writing."""
+        body = self._post(UPLOAD_PATH, {"d": records}, "upload", params={"dryRun": "1"} if dry_run else None)
+        return read_upload_answer(body, records)
+
+    def delete_profiles(self, identities: list[str]) -> dict[int, RecordRejected]:
+        """POST /1/delete/profiles.json with up to 100 identities (never guids in the same call):
+        the positions CleverTap did not confirm, with why."""
+        body = self._post(DELETE_PATH, {"identity": identities}, "delete profiles")
+        if isinstance(body, dict) and body.get("status") == "success":
+            return {}
+        why = RecordRejected(
+            FailureCode.VENDOR_REJECTED,
+            f"CleverTap did not confirm the deletion: {short(body)}; check the profile, then replay",
+            vendor_status=200, vendor_code=body.get("code") if isinstance(body, dict) else None, retryable=True)
+        return dict.fromkeys(range(len(identities)), why)
+
+    def _post(self, path: str, document: Any, route: str, params: dict[str, str] | None = None) -> Any:
+        """The 200 answer's JSON; anything else raised as VendorUnavailable or VendorRejected."""
         try:
             response = self._session.post(
-                self._url, params={"dryRun": "1"} if dry_run else None, timeout=self._timeout_s,
-                data=json.dumps({"d": records}, ensure_ascii=False).encode("utf-8"),
+                self._base + path, params=params, timeout=self._timeout_s,
+                data=json.dumps(document, ensure_ascii=False).encode("utf-8"),
                 headers={
                     "X-CleverTap-Account-Id": self.account_id,
                     "X-CleverTap-Passcode": self._passcode.reveal(),
@@ -68,13 +87,13 @@ class CleverTapClient:
                 },
             )
         except requests.RequestException as exc:
-            raise VendorUnavailable(f"CleverTap upload: {type(exc).__name__}: {redact(str(exc))}",
+            raise VendorUnavailable(f"CleverTap {route}: {type(exc).__name__}: {redact(str(exc))}",
                                     maybe_applied=may_have_reached_vendor(exc)) from None
         if response.status_code == 200:
-            return read_upload_answer(_json(response), records)
+            return _json(response, route)
         status, (code, message) = response.status_code, error_of(response)
         if status == 429 or status >= 500:
-            raise VendorUnavailable(f"CleverTap upload: HTTP {status} {code}: {message}",
+            raise VendorUnavailable(f"CleverTap {route}: HTTP {status} {code}: {message}",
                                     retry_after_s=retry_after_seconds(response), status=status)
         if status == 401:
             message = (f"{message or 'Invalid Credentials'}: check the account id, the passcode and the account's "
@@ -163,10 +182,8 @@ def _whole_call_rejection(body: dict[str, Any], status: str, unmatched: int) -> 
                           vendor_status=200, vendor_code=body.get("code"))
 
 
-def _json(response: requests.Response) -> Any:
+def _json(response: requests.Response, route: str) -> Any:
     try:
         return response.json()
     except ValueError:
-        raise VendorUnavailable("CleverTap upload: answered 200 with a body that is not JSON") from None
-
-
+        raise VendorUnavailable(f"CleverTap {route}: answered 200 with a body that is not JSON") from None

@@ -6,11 +6,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from usersync.delivery.outcomes import DRY_RUN, SendResult
+from usersync.delivery.outcomes import DRY_RUN, RecordRejected, SendResult
 from usersync.delivery.settings import DeliverySettings
-from usersync.records import UserChange
-from usersync.vendors.base import VendorContext, VendorDestination
-from usersync.vendors.clevertap.client import DEFAULT_REGION, CleverTapClient, Region
+from usersync.failures import FailureCode
+from usersync.records import UserChange, UserDeletion
+from usersync.vendors.base import DELETE, ERASURE, Erase, VendorContext, VendorDestination
+from usersync.vendors.clevertap.client import DEFAULT_REGION, MAX_DELETES_PER_CALL, CleverTapClient, Region
 from usersync.vendors.clevertap.mapping import (
     DEFAULT_RECORDS_PER_CALL, MAX_CONCURRENT_CALLS, MAX_RECORDS_PER_CALL, upload_steps,
 )
@@ -40,15 +41,27 @@ class CleverTapSettings(DeliverySettings):
 
 class CleverTapDestination(VendorDestination):
     vendor = "clevertap"
-    record_type = UserChange
+    record_type = (UserChange, UserDeletion)
 
-    def prepare(self, record: UserChange) -> dict[str, Any]:
+    def prepare(self, record: UserChange | UserDeletion) -> dict[str, Any] | Erase:
         return self.prepare_steps(record)[0]
 
-    def prepare_steps(self, record: UserChange) -> list[dict[str, Any]]:
+    def prepare_steps(self, record: UserChange | UserDeletion) -> list[dict[str, Any] | Erase]:
+        if isinstance(record, UserDeletion):
+            if self.settings.dry_run:
+                raise RecordRejected(FailureCode.UNSUPPORTED_OPERATION,
+                                     "a dry-run destination writes nothing: it deletes no profile", "delete")
+            return [Erase(record.user_id)]  # /1/delete/profiles.json by identity
         return upload_steps(record)
 
-    def send(self, payloads: list[dict[str, Any]]) -> SendResult:
+    @property
+    def call_limits(self) -> dict[str, int]:
+        return {DELETE: min(self.batch_size, MAX_DELETES_PER_CALL)}
+
+    def send(self, payloads: list[dict[str, Any] | Erase]) -> SendResult:
+        if isinstance(payloads[0], Erase):
+            refused = self._client.get().delete_profiles([p.key for p in payloads])
+            return SendResult(token=None, token_kind=ERASURE, rejected=refused)
         answer = self._client.get().upload(payloads, dry_run=self.settings.dry_run)
         return SendResult(token=None, token_kind=DRY_RUN if self.settings.dry_run else UPLOAD,
                           rejected=answer.rejected)
