@@ -82,10 +82,13 @@ class Executor:
         error: VendorUnavailable | None = None
         for attempt in range(self.backoff.max_attempts):
             self.checkpoints.reach("before_call")
-            # A vendor that meters records: one per payload (one user each), taken before a slot is held.
-            ready = self.deadline.allows(timeout) and (
-                self.bucket is None or self.bucket.take(len(parts), self.deadline, needs_s=timeout))
-            permit = self.throttle.acquire(self.deadline, needs_s=timeout) if ready else None
+            permit = self.throttle.acquire(self.deadline, needs_s=timeout) if self.deadline.allows(timeout) else None
+            # A vendor that meters records: one per payload (one user each), taken just before the call
+            # goes out, as the vendor counts them when it arrives.
+            if permit is not None and self.bucket is not None \
+                    and not self.bucket.take(len(parts), self.deadline, needs_s=timeout):
+                self.throttle.release(permit, sent=False)
+                permit = None
             if permit is None:
                 reason = f"{self.name}: no time left for another call before the Lambda timeout"
                 return Unavailable(f"{error} ({reason})" if error else reason)

@@ -71,10 +71,14 @@ class Throttle:
                 return None
             self.clock.sleep(wait)
 
-    def release(self, permit: Permit, *, throttled: bool = False, retry_after_s: float | None = None) -> None:
-        """The call is over: `throttled` when the vendor answered 429."""
+    def release(self, permit: Permit, *, throttled: bool = False, retry_after_s: float | None = None,
+                sent: bool = True) -> None:
+        """The call is over: `throttled` when the vendor answered 429; not `sent`: it never started."""
         with self._cond:
             self.in_flight -= 1
+            if not sent:
+                self._cond.notify_all()
+                return
             now = self.clock.now()
             if retry_after_s:
                 self._paused_until = max(self._paused_until, now + retry_after_s)
