@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from usersync_dev.local.files import demo_files
-from usersync_dev.local.sandbox import AUDIENCE_APP, AUDIENCES, CLEVERTAP_ACCOUNT, LocalSandbox, example_messages
+from usersync_dev.local.sandbox import (
+    AUDIENCE_APP, AUDIENCES, CLEVERTAP_ACCOUNT, PROFILE_PROJECT, LocalSandbox, example_messages,
+)
 from usersync_dev.simulators.server import Fault
 
 console = Console(width=max(140, shutil.get_terminal_size((140, 40)).columns))
@@ -23,7 +25,7 @@ def main() -> None:
     with LocalSandbox(environment=quiet) as sandbox:
         console.print(f"[bold]usersync demo[/] — AWS emulated by moto at {sandbox.stack.endpoint_url}; simulators: "
                       f"Batch Custom Data {sandbox.batch.url}, Batch Custom Audience {sandbox.batch_audience.url}, "
-                      f"CleverTap {sandbox.clevertap.url}")
+                      f"Batch Profile API {sandbox.batch_profile.url}, CleverTap {sandbox.clevertap.url}")
         messages = example_messages()
         sandbox.publish([body for _, body in messages])
         console.print(f"Published {len(messages)} sample messages from examples/messages/ to the work queue.")
@@ -39,6 +41,10 @@ def main() -> None:
                       + "; ".join(f"{r['applied']} applied, {r['in_progress']} in progress" for r in runs) + "\n")
         show(sandbox)
         demo_files(sandbox, console)
+        mass = [r for r in sandbox.batch_profile.receipts if r["route"] == "profiles.mass_update"]
+        console.print(f"Batch Profile API: the files' profiles went to profiles/mass-update ({len(mass)} calls, "
+                      f"{sum(r['profiles'] for r in mass)} profiles, answered 202 and applied by Batch afterwards; "
+                      f"{sum(r['applied'] for r in mass)} applied by now).")
 
 
 def follow_indexing(sandbox: LocalSandbox, max_runs: int = 10) -> list[dict[str, int]]:
@@ -69,7 +75,7 @@ def show(sandbox: LocalSandbox) -> None:
         table.add_column(column)
     for token in tokens:
         sources = f"{token['source_count']} records of {len({s.split(' record ')[0] for s in token['sources']})} messages"
-        table.add_row(token["destination"], token["token_kind"], token["token"] or "(CleverTap returns none)",
+        table.add_row(token["destination"], token["token_kind"], token["token"] or f"({token['vendor']} returns none)",
                       str(token["record_count"]), sources, token["created_at"], indexing(token))
     console.print(table)
 
@@ -90,6 +96,9 @@ def show(sandbox: LocalSandbox) -> None:
     profile = sandbox.batch.profile("ios", "vincent-42")
     console.print("\nProfile of vincent-42 as the Batch iOS app now holds it:")
     console.print(profile)
+    console.print(f"\nProfile of vincent-42 as the Batch project {PROFILE_PROJECT} now holds it (Profile API: "
+                  "update for messages, native attributes among the rest):")
+    console.print(sandbox.batch_profile.profile(PROFILE_PROJECT, "vincent-42"))
     show_clevertap(sandbox, tokens, failed)
     console.print(f"\nBatch Custom Audience members in the {AUDIENCE_APP} app (the last action per install id wins):")
     for audience in AUDIENCES:
