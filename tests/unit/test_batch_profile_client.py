@@ -118,6 +118,17 @@ def test_a_429_waits_the_few_seconds_batch_asks_for_unless_it_says_how_long():
     assert second.value.retry_after_s == 12
 
 
+def test_the_wait_after_a_429_is_a_setting(monkeypatch):
+    from usersync.secrets import SecretResolver
+    from usersync.vendors.batch_profile import destination as destination_module
+
+    monkeypatch.setattr(destination_module, "pooled_session", lambda concurrency: FakeSession((429, {})))
+    context = VendorContext(secrets=SecretResolver(environ={"BATCH_REST_KEY": REST_KEY}))
+    with pytest.raises(VendorUnavailable) as caught:
+        destination(context, rate_limited_wait_s=0.5).send(PROFILES)
+    assert caught.value.retry_after_s == 0.5
+
+
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_server_errors_are_retried(status):
     api, _ = client((status, {"error_code": "SERVER_ERROR", "error_message": "oops"}))

@@ -23,7 +23,7 @@ from usersync.vendors.http import error_of, retry_after_seconds, short
 DEFAULT_BASE_URL = "https://api.batch.com"
 API_VERSION = "2.11"  # the version the pages' examples and OpenAPI servers default to
 SUCCESS, PARTIAL = "SUCCESS", "SUCCESS_WITH_PARTIAL_ERRORS"
-# A 429 says "wait a few seconds before retrying", without a Retry-After: this is the wait.
+# A 429 says "wait a few seconds before retrying", without a Retry-After: the default wait.
 RATE_LIMITED_WAIT_S = 5.0
 
 
@@ -48,8 +48,8 @@ class BatchProfileClient:
     """One Batch project (project key) reached with the company REST key, on one endpoint."""
 
     def __init__(self, project_key: str, rest_key: Secret, endpoint: Endpoint, *, session: requests.Session,
-                 timeout_s: float, base: str | None = None):
-        self.project_key, self.endpoint = project_key, endpoint
+                 timeout_s: float, base: str | None = None, rate_limited_wait_s: float = RATE_LIMITED_WAIT_S):
+        self.project_key, self.endpoint, self.rate_limited_wait_s = project_key, endpoint, rate_limited_wait_s
         self._rest_key, self._session, self._timeout_s = rest_key, session, timeout_s
         self._url = f"{(base or DEFAULT_BASE_URL).rstrip('/')}/{API_VERSION}{endpoint.path}"
 
@@ -71,7 +71,7 @@ class BatchProfileClient:
         code, message = error_of(response)
         if status == 429:
             raise VendorUnavailable(f"{route}: HTTP 429 {code}: {message}", status=429,
-                                    retry_after_s=retry_after_seconds(response) or RATE_LIMITED_WAIT_S)
+                                    retry_after_s=retry_after_seconds(response) or self.rate_limited_wait_s)
         if status >= 500:
             raise VendorUnavailable(f"{route}: HTTP {status} {code}: {message}",
                                     retry_after_s=retry_after_seconds(response), status=status)

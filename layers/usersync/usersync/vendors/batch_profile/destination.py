@@ -22,7 +22,9 @@ from usersync.delivery.settings import DeliverySettings
 from usersync.delivery.throttle import RecordPacing
 from usersync.records import UserChange
 from usersync.vendors.base import FILES, Traffic, VendorContext, VendorDestination
-from usersync.vendors.batch_profile.client import ENDPOINTS, MASS_UPDATE, UPDATE, BatchProfileClient, Endpoint
+from usersync.vendors.batch_profile.client import (
+    ENDPOINTS, MASS_UPDATE, RATE_LIMITED_WAIT_S, UPDATE, BatchProfileClient, Endpoint,
+)
 from usersync.vendors.batch_profile.mapping import profile_update
 from usersync.vendors.http import pooled_session
 
@@ -55,6 +57,9 @@ class BatchProfileSettings(DeliverySettings):
     profiles_burst: int | None = Field(None, ge=1, le=MASS_UPDATE.burst,
                                        description="profiles that may go at once before the rate applies; default: "
                                                    f"the endpoint's burst / {DEFAULT_INSTANCES}, ceiling: its burst")
+    rate_limited_wait_s: float = Field(RATE_LIMITED_WAIT_S, ge=0, le=60,
+                                       description="wait after a 429 that gives no Retry-After (Batch: \"wait a "
+                                                   "few seconds before retrying\")")
 
     @model_validator(mode="after")
     def _within_the_named_endpoint(self) -> Self:
@@ -72,6 +77,7 @@ class BatchProfileSettings(DeliverySettings):
             self.project_key, context.secrets.resolve(self.rest_key, what=f"{name}.rest_key"), endpoint,
             session=pooled_session(self.concurrency), timeout_s=self.timeout_s,
             base=context.endpoints.batch_profile or context.endpoints.batch,
+            rate_limited_wait_s=self.rate_limited_wait_s,
         ))
 
 
