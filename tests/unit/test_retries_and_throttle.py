@@ -263,3 +263,24 @@ def test_record_pacing_spaces_calls_by_the_records_they_carry_and_a_429_pauses_t
     assert [len(c) for c in dest.calls] == [100, 100, 100, 100]  # the second call was answered 429
     # 100 at once, 100 a second later; the 429's 5 s pause, the bucket empty after it, 1 s to refill
     assert dest.call_times[:2] == [0, 1] and dest.call_times[2] >= 7 and dest.call_times[3] >= dest.call_times[2] + 1
+
+
+def test_records_that_cannot_be_paced_before_the_deadline_go_back_to_sqs_without_a_call():
+    clock = FakeClock()
+    dest = FakeDestination("a", batch_size=10, concurrency=1, clock=clock)
+    dest.record_pacing = RecordPacing("a", per_s=1, burst=10)
+    throttles = Throttles(clock)
+    deliver(items(*(user(f"first{i}") for i in range(10))), {"a": dest},  # the burst, spent
+            DeliveryOptions(clock=clock, throttles=throttles, deadline=Deadline(100, clock)))
+    report = deliver(items(*(user(f"u{i}") for i in range(10))), {"a": dest},
+                     DeliveryOptions(clock=clock, throttles=throttles, deadline=Deadline(5, clock, reserve_s=0)))
+    assert len(dest.calls) == 1 and len(report.retries) == 10 and not report.failed  # 10 s of pacing > 5 s left
+
+
+def test_a_slot_given_back_unused_teaches_the_throttle_nothing():
+    clock = FakeClock()
+    throttle = Throttle(concurrency=4, clock=clock)
+    deadline = Deadline(1000, clock)
+    throttle.release(throttle.acquire(deadline), throttled=True)
+    throttle.release(throttle.acquire(deadline), sent=False)
+    assert throttle.limit == 2 and throttle.in_flight == 0
