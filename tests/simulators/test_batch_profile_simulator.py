@@ -15,91 +15,94 @@ def profile(custom_id="jane", **attributes):
     return {"identifiers": {"custom_id": custom_id}, "attributes": attributes}
 
 
-def attributes(batch_profile, custom_id="jane", project=None):
-    from conftest import KEYS
-    found = batch_profile.profile(project or KEYS.project, custom_id)
-    return None if found is None else found["attributes"]
+@pytest.fixture
+def attributes(batch_profile, keys):
+    """attributes(custom_id="jane", project=the test project) -> a profile's attributes, None without one."""
+    def read(custom_id="jane", project=keys.project):
+        found = batch_profile.profile(project, custom_id)
+        return None if found is None else found["attributes"]
+    return read
 
 
 # -- a call that is taken -----------------------------------------------------------------------------
 
 
-def test_an_update_is_answered_202_success_and_applied_at_once(batch_profile, profiles_api):
+def test_an_update_is_answered_202_success_and_applied_at_once(batch_profile, profiles_api, keys):
     response = profiles_api([profile(firstname="Jane", age=34, score=4.5, premium=True)])
 
     assert (response.status_code, response.json()) == (202, {"code": "SUCCESS"})
-    assert batch_profile.profile("project_0664hxvwffvbpn278gxdyhsadddqgna6", "jane") == {
+    assert batch_profile.profile(keys.project, "jane") == {
         "attributes": {"firstname": "Jane", "age": 34, "score": 4.5, "premium": True},
         "types": {"firstname": "string", "age": "integer", "score": "float", "premium": "boolean"}}
 
 
-def test_the_mass_update_is_answered_202_and_applied_later(batch_profile, profiles_api):
+def test_the_mass_update_is_answered_202_and_applied_later(batch_profile, profiles_api, attributes):
     response = profiles_api([profile(firstname="Jane")], route="mass-update")
 
     assert (response.status_code, response.json()) == (202, {"code": "SUCCESS"})
-    assert attributes(batch_profile) is None and batch_profile.pending == 1
+    assert attributes() is None and batch_profile.pending == 1
     assert batch_profile.receipts[0]["applied"] is False
     assert batch_profile.apply_pending() == 1
-    assert attributes(batch_profile) == {"firstname": "Jane"} and batch_profile.receipts[0]["applied"] is True
+    assert attributes() == {"firstname": "Jane"} and batch_profile.receipts[0]["applied"] is True
 
 
 def test_a_mass_update_is_applied_at_the_first_read_or_request_once_its_delay_has_passed(batch_profile, profiles_api,
-                                                                                         profile_clock):
+                                                                                         profile_clock, attributes):
     batch_profile.apply_after_s = 2.0
     profiles_api([profile(firstname="Jane")], route="mass-update")
     profile_clock.now = 1.9
-    assert attributes(batch_profile) is None
+    assert attributes() is None
     profile_clock.now = 2.0
-    assert attributes(batch_profile) == {"firstname": "Jane"} and batch_profile.pending == 0
+    assert attributes() == {"firstname": "Jane"} and batch_profile.pending == 0
 
 
-def test_a_later_update_lands_before_an_earlier_mass_update_not_yet_applied(batch_profile, profiles_api):
+def test_a_later_update_lands_before_an_earlier_mass_update_not_yet_applied(batch_profile, profiles_api, attributes):
     profiles_api([profile(plan="free")], route="mass-update")
     profiles_api([profile(plan="pro")])
-    assert attributes(batch_profile) == {"plan": "pro"}
+    assert attributes() == {"plan": "pro"}
     batch_profile.apply_pending()
-    assert attributes(batch_profile) == {"plan": "free"}  # asynchronous: its order is not the calls'
+    assert attributes() == {"plan": "free"}  # asynchronous: its order is not the calls'
 
 
-def test_any_2x_version_is_served_and_projects_are_apart(batch_profile, profiles_api):
+def test_any_2x_version_is_served_and_projects_are_apart(batch_profile, profiles_api, attributes):
     assert profiles_api([profile(plan="pro")], version="2.4").status_code == 202
     assert profiles_api([profile(plan="free")], project="project_other").status_code == 202
-    assert attributes(batch_profile) == {"plan": "pro"}
-    assert attributes(batch_profile, project="project_other") == {"plan": "free"}
+    assert attributes() == {"plan": "pro"}
+    assert attributes(project="project_other") == {"plan": "free"}
 
 
-def test_a_profile_is_created_by_an_update_of_its_identifiers_alone(batch_profile, profiles_api):
+def test_a_profile_is_created_by_an_update_of_its_identifiers_alone(batch_profile, profiles_api, attributes):
     assert profiles_api([{"identifiers": {"custom_id": "new"}}]).json() == {"code": "SUCCESS"}
-    assert attributes(batch_profile, "new") == {}
+    assert attributes("new") == {}
 
 
 # -- the attributes object ---------------------------------------------------------------------------
 
 
-def test_dates_urls_and_arrays(batch_profile, profiles_api):
+def test_dates_urls_and_arrays(batch_profile, profiles_api, keys):
     profiles_api([profile(**{"date(birthdate)": "1989-07-20T02:00:00+02:00", "url(avatar)": "myapp://a/b",
                              "interests": ["cinema", "bikes"]})])
-    found = batch_profile.profile("project_0664hxvwffvbpn278gxdyhsadddqgna6", "jane")
+    found = batch_profile.profile(keys.project, "jane")
     assert found["attributes"] == {"birthdate": "1989-07-20T00:00:00Z", "avatar": "myapp://a/b",
                                    "interests": ["bikes", "cinema"]}
     assert found["types"] == {"birthdate": "date", "avatar": "url", "interests": "array"}
 
 
-def test_add_and_remove_edit_an_array_and_null_deletes_any_attribute(batch_profile, profiles_api):
+def test_add_and_remove_edit_an_array_and_null_deletes_any_attribute(batch_profile, profiles_api, attributes):
     profiles_api([profile(rewards=["basic", "silver"], plan="pro")])
     profiles_api([profile(rewards={"$add": ["premium"], "$remove": ["basic"]}, plan=None)])
-    assert attributes(batch_profile) == {"rewards": ["premium", "silver"]}
+    assert attributes() == {"rewards": ["premium", "silver"]}
     profiles_api([profile(rewards={"$remove": ["premium", "silver"]}, **{"$email_address": "j@x.io"})])
     profiles_api([profile(**{"$email_address": None})])
-    assert attributes(batch_profile) == {}
+    assert attributes() == {}
 
 
-def test_native_attributes_are_checked_by_their_rules(batch_profile, profiles_api):
+def test_native_attributes_are_checked_by_their_rules(batch_profile, profiles_api, attributes):
     native = {"$email_address": "jane@batch-store.com", "$email_marketing": "subscribed",
               "$phone_number": "+33639981337", "$sms_marketing": "unsubscribed", "$language": "en",
               "$region": "FR", "$timezone": "Europe/Paris"}
     assert profiles_api([profile(**native)]).json() == {"code": "SUCCESS"}
-    assert attributes(batch_profile) == native
+    assert attributes() == native
 
 
 @pytest.mark.parametrize("key, value", [
@@ -112,7 +115,7 @@ def test_native_attributes_are_checked_by_their_rules(batch_profile, profiles_ap
     ("points", {"$incr": 1}), ("tags", {}), ("tags", {"$add": "a"}),
 ])
 def test_a_bad_attribute_is_a_partial_error_naming_it_and_the_rest_is_applied(batch_profile, profiles_api, key,
-                                                                              value):
+                                                                              value, attributes):
     response = profiles_api([profile("ok", plan="pro"), {"identifiers": {"custom_id": "jane"},
                                                          "attributes": {key: value, "plan": "pro"}}])
 
@@ -122,13 +125,13 @@ def test_a_bad_attribute_is_a_partial_error_naming_it_and_the_rest_is_applied(ba
     [error] = body["errors"]
     assert (error["category"], error["bulk_index"], error["attribute"]) == ("attribute", 1, key)
     assert error["reason"]
-    assert attributes(batch_profile, "jane") == {"plan": "pro"} and attributes(batch_profile, "ok") == {"plan": "pro"}
+    assert attributes("jane") == {"plan": "pro"} and attributes("ok") == {"plan": "pro"}
 
 
-def test_add_on_an_attribute_that_is_not_an_array_is_refused(batch_profile, profiles_api):
+def test_add_on_an_attribute_that_is_not_an_array_is_refused(batch_profile, profiles_api, attributes):
     profiles_api([profile(plan="pro")])
     body = profiles_api([profile(plan={"$add": ["x"]})]).json()
-    assert body["errors"][0]["attribute"] == "plan" and attributes(batch_profile) == {"plan": "pro"}
+    assert body["errors"][0]["attribute"] == "plan" and attributes() == {"plan": "pro"}
 
 
 def test_an_array_edited_past_25_strings_is_refused(batch_profile, profiles_api):
@@ -154,11 +157,11 @@ def error(response, status, code):
     ({"Authorization": "rest-SECRET-7f3a91"}, "AUTHENTICATION_INVALID"),  # no Bearer
     ({"X-Batch-Project": "project_unknown"}, "AUTHENTICATION_INVALID"),
 ])
-def test_bad_credentials_are_refused_without_echoing_them(batch_profile, profiles_api, headers, code):
+def test_bad_credentials_are_refused_without_echoing_them(batch_profile, profiles_api, headers, code, attributes):
     response = profiles_api([profile(plan="pro")], headers=headers)
     error(response, 401, code)
     assert "rest-SECRET" not in response.text and "wrong" not in response.text
-    assert attributes(batch_profile) is None
+    assert attributes() is None
 
 
 def test_no_key_at_all_is_refused(profiles_api):
@@ -243,29 +246,29 @@ def test_a_refused_call_uses_no_rate(batch_profile, profiles_api):
 @pytest.mark.parametrize("status, code", [(500, "SERVER_ERROR"), (503, "MAINTENANCE_ERROR"),
                                           (429, "TOO_MANY_REQUESTS"), (401, "AUTHENTICATION_INVALID")])
 def test_a_status_fault_answers_in_batchs_error_format_and_applies_nothing(batch_profile, profiles_api, status,
-                                                                           code):
+                                                                           code, attributes):
     batch_profile.inject(Fault.status(status), route="profiles.update")
     response = profiles_api([profile(plan="pro")])
     assert (response.status_code, response.json()) == (status, {"error_code": code, "error_message": "simulated fault"})
-    assert attributes(batch_profile) is None
+    assert attributes() is None
     assert [(c.route, c.status, c.items) for c in batch_profile.calls] == [("profiles.update", status, 0)]
 
 
-def test_a_dropped_connection_applies_nothing_and_apply_then_drop_applies(batch_profile, profiles_api):
+def test_a_dropped_connection_applies_nothing_and_apply_then_drop_applies(batch_profile, profiles_api, attributes):
     batch_profile.inject(Fault.drop())
     with pytest.raises(requests.ConnectionError):
         profiles_api([profile(plan="lost")])
-    assert attributes(batch_profile) is None
+    assert attributes() is None
     batch_profile.inject(Fault.apply_then_drop(), route="profiles.mass_update")
     with pytest.raises(requests.ConnectionError):
         profiles_api([profile(plan="applied")], route="mass-update")
     batch_profile.apply_pending()
-    assert attributes(batch_profile) == {"plan": "applied"}
+    assert attributes() == {"plan": "applied"}
 
 
-def test_reset_forgets_profiles_jobs_rates_and_calls(batch_profile, profiles_api):
+def test_reset_forgets_profiles_jobs_rates_and_calls(batch_profile, profiles_api, attributes):
     profiles_api([profile(plan="pro")])
     profiles_api([profile("later")], route="mass-update")
     batch_profile.reset()
-    assert (attributes(batch_profile), batch_profile.pending, batch_profile.receipts, batch_profile.calls) == \
+    assert (attributes(), batch_profile.pending, batch_profile.receipts, batch_profile.calls) == \
         (None, 0, [], [])
