@@ -11,9 +11,11 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from usersync.stores.erasures import ErasureReceipts
+from usersync.stores.erasures import CONFIRMED, ErasureReceipts
 from usersync_dev.local.files import demo_files
-from usersync_dev.local.sandbox import AUDIENCE_APP, AUDIENCES, CLEVERTAP_ACCOUNT, LocalSandbox, example_messages
+from usersync_dev.local.sandbox import (
+    AUDIENCE_APP, AUDIENCES, CLEVERTAP_ACCOUNT, PROFILE_PROJECT, LocalSandbox, example_messages,
+)
 from usersync_dev.simulators.server import Fault
 
 console = Console(width=max(140, shutil.get_terminal_size((140, 40)).columns))
@@ -25,7 +27,7 @@ def main() -> None:
     with LocalSandbox(environment=quiet) as sandbox:
         console.print(f"[bold]usersync demo[/] — AWS emulated by moto at {sandbox.stack.endpoint_url}; simulators: "
                       f"Batch Custom Data {sandbox.batch.url}, Batch Custom Audience {sandbox.batch_audience.url}, "
-                      f"CleverTap {sandbox.clevertap.url}")
+                      f"Batch Profile API {sandbox.batch_profile.url}, CleverTap {sandbox.clevertap.url}")
         messages = example_messages()
         sandbox.publish([body for _, body in messages])
         console.print(f"Published {len(messages)} sample messages from examples/messages/ to the work queue.")
@@ -42,6 +44,10 @@ def main() -> None:
         show(sandbox)
         erase(sandbox, "ada-1815", ERASED_INSTALL)
         demo_files(sandbox, console)
+        mass = [r for r in sandbox.batch_profile.receipts if r["route"] == "profiles.mass_update"]
+        console.print(f"Batch Profile API: the files' profiles went to profiles/mass-update ({len(mass)} calls, "
+                      f"{sum(r['profiles'] for r in mass)} profiles, answered 202 and applied by Batch afterwards; "
+                      f"{sum(r['applied'] for r in mass)} applied by now).")
 
 
 ERASED_INSTALL = "8a3c1f20-5b7e-4a11-9d0c-2f6e81b4c901"  # in vip_users and beta_testers (examples/messages/)
@@ -59,11 +65,12 @@ def erase(sandbox: LocalSandbox, user_id: str, install_id: str) -> None:
                   f"audiences holding the install id: {left}")
     receipts = ErasureReceipts(sandbox.resources["StateTable"]["name"], sandbox.stack.client("dynamodb")).of(user_id)
     table = Table(title=f"Erasure receipt of {user_id} (usersync erasure {user_id})")
-    for column in ("destination", "state", "requested (UTC)", "confirmed (UTC)", "token"):
-        table.add_column(column)
+    for column in ("destination", "state", "requested (UTC)", "at (UTC)", "token or reason"):
+        table.add_column(column, overflow="fold")
     for receipt in sorted(receipts, key=lambda r: r["destination"]):
+        detail = receipt.get("token") if receipt["state"] == CONFIRMED else f"{receipt['code']}: {receipt['reason']}"
         table.add_row(receipt["destination"], receipt["state"], receipt["requested_at"][:19],
-                      receipt["at"][:19], receipt.get("token") or "-")
+                      receipt["at"][:19], detail or "-")
     console.print(table)
 
 
@@ -95,7 +102,7 @@ def show(sandbox: LocalSandbox) -> None:
         table.add_column(column)
     for token in tokens:
         sources = f"{token['source_count']} records of {len({s.split(' record ')[0] for s in token['sources']})} messages"
-        table.add_row(token["destination"], token["token_kind"], token["token"] or "(CleverTap returns none)",
+        table.add_row(token["destination"], token["token_kind"], token["token"] or f"({token['vendor']} returns none)",
                       str(token["record_count"]), sources, token["created_at"], indexing(token))
     console.print(table)
 
@@ -116,6 +123,9 @@ def show(sandbox: LocalSandbox) -> None:
     profile = sandbox.batch.profile("ios", "vincent-42")
     console.print("\nProfile of vincent-42 as the Batch iOS app now holds it:")
     console.print(profile)
+    console.print(f"\nProfile of vincent-42 as the Batch project {PROFILE_PROJECT} now holds it (Profile API: "
+                  "update for messages, native attributes among the rest):")
+    console.print(sandbox.batch_profile.profile(PROFILE_PROJECT, "vincent-42"))
     show_clevertap(sandbox, tokens, failed)
     console.print(f"\nBatch Custom Audience members in the {AUDIENCE_APP} app (the last action per install id wins):")
     for audience in AUDIENCES:

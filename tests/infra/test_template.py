@@ -104,6 +104,20 @@ def test_deliver_function_consumes_work_queue_with_tunable_batching(template):
     assert props["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "DeliverMaxConcurrency"}
 
 
+def test_default_vendor_pacing_fits_the_vendors_limits_across_the_default_instances(template):
+    """Each instance paces itself: the defaults share a vendor's account-wide limit among the instances
+    the template allows by default (docs/destinations.md)."""
+    from usersync.vendors.batch_profile.destination import DEFAULT_INSTANCES
+    from usersync.vendors.clevertap.destination import CleverTapSettings
+    from usersync.vendors.clevertap.mapping import MAX_CONCURRENT_CALLS
+
+    deliver = int(template["Parameters"]["DeliverMaxConcurrency"]["Default"])
+    chunks = int(template["Parameters"]["ChunkMaxConcurrency"]["Default"])
+    # Batch profiles: each instance takes 1 / DEFAULT_INSTANCES of the rate (messages: update, files: mass_update)
+    assert DEFAULT_INSTANCES >= max(deliver, chunks)
+    assert CleverTapSettings.model_fields["concurrency"].default * max(deliver, chunks) <= MAX_CONCURRENT_CALLS
+
+
 def test_queues_are_encrypted_and_keep_failures_for_14_days(template):
     queues = resources_of(template, "AWS::SQS::Queue")
     assert {"WorkQueue", "WorkDeadLetterQueue", "FailedRecordsQueue"} <= queues.keys()

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from usersync.stores.erasures import ErasureReceipts
-from usersync_dev.local.sandbox import AUDIENCE_APP, CLEVERTAP_ACCOUNT
+from usersync_dev.local.sandbox import AUDIENCE_APP, CLEVERTAP_ACCOUNT, PROFILE_PROJECT
 
-USER_DESTINATIONS = ("batch_ios", "batch_android", "clevertap")
+USER_DESTINATIONS = ("batch_ios", "batch_android", "batch_profile", "clevertap")
 AUDIENCE_DESTINATION = "batch_ios_audiences"
 AUDIENCE = "vip_users"
 DEAD_LETTER_QUEUES = ("WorkDeadLetterQueue", "ChunkDeadLetterQueue", "FileEventsDeadLetterQueue")
@@ -105,7 +105,7 @@ def workload_of(specs: list[tuple[str, int]]) -> Workload:
                             "destinations": ["clevertap"]})
         elif kind == "invalid":
             work.add(kind, {"user_id": user, "attributes": {"when": {"$date": "someday"}, "seen": {"$add": [tag]}}})
-        elif kind == "vendor_rule":  # Batch refuses the name before sending; CleverTap takes it
+        elif kind == "vendor_rule":  # Batch (both APIs) refuses the name before sending; CleverTap takes it
             work.add(kind, {"user_id": user, "attributes": {"Plan Name": "x", "seen": {"$add": [tag]}}})
         elif kind == "refused":  # CleverTap refuses it in its 200 answer; Batch before sending (Gender)
             work.add(kind, {"user_id": user, "attributes": {"Gender": "X", "seen": {"$add": [tag]}}})
@@ -143,6 +143,8 @@ def _delivered(sandbox, work: Workload, index: int, destination: str) -> bool:
             return record["install_ids"][0] not in (sandbox.batch_audience.members(AUDIENCE_APP, AUDIENCE) or {})
         if destination == "clevertap":
             return sandbox.clevertap.profile(CLEVERTAP_ACCOUNT, record["user_id"]) is None
+        if destination == "batch_profile":
+            return sandbox.batch_profile.profile(PROFILE_PROJECT, record["user_id"]) is None
         return sandbox.batch.profile(destination.removeprefix("batch_"), record["user_id"]) is None
     if destination == AUDIENCE_DESTINATION:
         return record["install_id"] in (sandbox.batch_audience.members(AUDIENCE_APP, AUDIENCE) or {})
@@ -150,6 +152,9 @@ def _delivered(sandbox, work: Workload, index: int, destination: str) -> bool:
     if destination == "clevertap":
         profile = sandbox.clevertap.profile(CLEVERTAP_ACCOUNT, record["user_id"]) or {}
         return tag in profile.get("seen", [])
+    if destination == "batch_profile":  # reading applies the mass-updates Batch has accepted
+        profile = sandbox.batch_profile.profile(PROFILE_PROJECT, record["user_id"]) or {"attributes": {}}
+        return tag in profile["attributes"].get("seen", [])
     profile = sandbox.batch.profile(destination.removeprefix("batch_"), record["user_id"]) or {"tags": {}}
     return tag in profile["tags"].get("seen", [])
 

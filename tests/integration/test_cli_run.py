@@ -83,12 +83,15 @@ def test_run_keep_serves_the_local_stack_for_the_other_commands_until_ctrl_c(mon
 def test_simulators_start_print_their_urls_and_keys_and_write_a_usable_config(tmp_path):
     config = tmp_path / "sim.json"
     result = invoke("simulators", "--duration", "0.2", "--batch-port", "0", "--batch-audience-port", "0",
-                    "--clevertap-port", "0", "--latency-ms", "5", "--write-config", str(config))
+                    "--clevertap-port", "0", "--batch-profile-port", "0", "--latency-ms", "5",
+                    "--write-config", str(config))
     assert result.exit_code == 0, result.output
     assert "export BATCH_API_URL='http://127.0.0.1:" in result.output
+    assert "export BATCH_PROFILE_API_URL='http://127.0.0.1:" in result.output
     assert "CleverTap account id / passcode" in result.output and "Calls answered" in result.output
     parsed = parse_config(config.read_text(), origin="test")
-    assert {"batch_ios", "batch_android", "batch_web", "clevertap", "batch_ios_audiences"} <= set(parsed.destinations)
+    assert {"batch_ios", "batch_android", "batch_web", "clevertap", "batch_ios_audiences",
+            "batch_profile"} <= set(parsed.destinations)
 
 
 def test_simulators_say_so_when_a_port_is_taken():

@@ -1,6 +1,7 @@
 """`usersync run --live`: the pipeline on this machine (moto for AWS) sending to the vendors the config
 names, with the config's own secrets. Here those "real vendors" are simulators the test starts itself,
-with keys only the test knows, reached through BATCH_API_URL / CLEVERTAP_API_URL as a user would."""
+with keys only the test knows, reached through BATCH_API_URL / BATCH_PROFILE_API_URL / CLEVERTAP_API_URL
+as a user would."""
 
 import json
 import secrets
@@ -12,6 +13,7 @@ from usersync_dev.cli import app, commands  # noqa: F401 - registers the command
 from usersync_dev.local import sandbox as sandbox_module
 from usersync_dev.local.live import read_secrets_file, store_secrets, targets, unresolved
 from usersync_dev.simulators.batch import BatchCustomDataSimulator
+from usersync_dev.simulators.batch_profile import BatchProfileSimulator
 from usersync_dev.simulators.clevertap import CleverTapSimulator
 
 pytestmark = pytest.mark.integration
@@ -19,6 +21,7 @@ runner = CliRunner()
 
 CLEVERTAP_ACCOUNT = "LIVE-ACC-0001"  # an account id is not a secret
 CLEVERTAP_REGION = "in1"  # not the default region: the simulator answers 401 if it is called in another one
+PROFILE_PROJECT = "project_live_0001"  # a project key is not a secret
 
 
 @pytest.fixture
@@ -34,7 +37,7 @@ def no_local_simulators(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a live run started a local simulator")
 
-    for name in ("BatchCustomDataSimulator", "BatchAudienceSimulator", "CleverTapSimulator"):
+    for name in ("BatchCustomDataSimulator", "BatchAudienceSimulator", "BatchProfileSimulator", "CleverTapSimulator"):
         monkeypatch.setattr(sandbox_module, name, refuse)
 
 
@@ -48,7 +51,9 @@ def test_live_run_sends_with_the_configs_own_secrets_and_writes_the_rejected_rec
     batch = BatchCustomDataSimulator(vendor_keys["rest"], {vendor_keys["web_api_key"]: "web",
                                                            vendor_keys["android_api_key"]: "android"})
     clevertap = CleverTapSimulator({CLEVERTAP_ACCOUNT: (vendor_keys["clevertap_passcode"], CLEVERTAP_REGION)})
+    profiles = BatchProfileSimulator(vendor_keys["rest"], [PROFILE_PROJECT])
     config = write(tmp_path / "destinations.json", {"destinations": {
+        "profiles": {"type": "batch_profile", "project_key": PROFILE_PROJECT, "rest_key": "env:LIVE_TEST_BATCH_REST_KEY"},
         "batch_web": {"type": "batch", "api_key": "ssm:/prod/usersync/batch_web_api_key",
                       "rest_key": "env:LIVE_TEST_BATCH_REST_KEY"},
         "batch_android": {"type": "batch", "api_key": "secretsmanager:prod/usersync/batch#android_api_key",
@@ -71,8 +76,9 @@ def test_live_run_sends_with_the_configs_own_secrets_and_writes_the_rejected_rec
     out = tmp_path / "out.jsonl"
 
     monkeypatch.setenv("LIVE_TEST_BATCH_REST_KEY", vendor_keys["rest"])
-    with batch, clevertap:
+    with batch, clevertap, profiles:
         monkeypatch.setenv("BATCH_API_URL", batch.url)
+        monkeypatch.setenv("BATCH_PROFILE_API_URL", profiles.url)
         monkeypatch.setenv("CLEVERTAP_API_URL", f"{clevertap.url}/{{region}}")  # it serves /<region>/1/upload
         monkeypatch.delenv("BATCH_AUDIENCE_API_URL", raising=False)
         result = runner.invoke(app, ["run", "--live", "--config", config, "--secrets", secrets_file,
@@ -87,12 +93,17 @@ def test_live_run_sends_with_the_configs_own_secrets_and_writes_the_rejected_rec
         assert clevertap.profile(CLEVERTAP_ACCOUNT, "u2")["Plan"] == "bad name"  # CleverTap takes that name
         assert clevertap.profile(CLEVERTAP_ACCOUNT, "u4")["plan"] == "silver"
         assert clevertap.profile(CLEVERTAP_ACCOUNT, "u3") is None
+        assert profiles.profile(PROFILE_PROJECT, "u1")["attributes"] == {"plan": "gold", "age": 36}
+        assert profiles.profile(PROFILE_PROJECT, "u4")["attributes"] == {"plan": "silver"}
+        assert profiles.profile(PROFILE_PROJECT, "u2") is None and profiles.profile(PROFILE_PROJECT, "u3") is None
+        assert {c.route for c in profiles.calls} == {"profiles.mass_update"}  # a file: mass-update
 
     # before running, one line says where the records go
     live_line = next(line for line in result.output.splitlines() if "SENT to the real vendors" in line)
     batch_host, clevertap_host = batch.url.split("://")[1], clevertap.url.split("://")[1]
     assert f"batch_web → {batch_host} (from BATCH_API_URL)" in live_line
     assert f"batch_android → {batch_host}" in live_line
+    assert f"profiles → {profiles.url.split('://')[1]} (from BATCH_PROFILE_API_URL)" in live_line
     assert f"clevertap_in → {clevertap_host} (from CLEVERTAP_API_URL)" in live_line
 
     # out.jsonl: exactly the rejected records, one envelope per line
@@ -100,7 +111,7 @@ def test_live_run_sends_with_the_configs_own_secrets_and_writes_the_rejected_rec
     rejected = {(e["source"]["line"], e.get("destination"), e["error"]["code"]) for e in envelopes}
     assert len(envelopes) == len(rejected)
     assert {(line, destination) for line, destination, _ in rejected} == {
-        (2, "batch_web"), (2, "batch_android"), (3, None)}
+        (2, "batch_web"), (2, "batch_android"), (2, "profiles"), (3, None)}
     assert {code for line, _, code in rejected if line == 2} == {"VENDOR_RULE"}
     assert {code for line, _, code in rejected if line == 3} == {"INVALID_RECORD"}
     assert all(e["record"]["user_id"] == {2: "u2", 3: "u3"}[e["source"]["line"]] for e in envelopes)

@@ -24,13 +24,14 @@ pytestmark = pytest.mark.integration
 SOAK = bool(os.environ.get("USERSYNC_SOAK"))
 EXAMPLES = 400 if SOAK else 15
 SETTINGS = {"batch_size": 7, "max_attempts": 3, "backoff_base_s": 0.01, "backoff_max_s": 0.02, "timeout_s": 5}
+BY_TYPE = {"batch_profile": {"rate_limited_wait_s": 0.05}}  # Batch's "few seconds" after a 429, shortened
 
 FAULTS = {
     "500": Fault.status(500), "502": Fault.status(502), "503": Fault.status(503),
     "429": Fault.status(429), "429 Retry-After": Fault.status(429, retry_after=1),
     "reset": Fault.drop(), "lost answer": Fault.apply_then_drop(),
 }
-VENDORS = ("batch", "batch_audience", "clevertap")
+VENDORS = ("batch", "batch_audience", "batch_profile", "clevertap")
 SQS_POINTS = [p for p in POINTS if p not in ("between_chunk_enqueues", "before_chunk_counted")]
 FILE_POINTS = [p for p in POINTS if p != "before_batch_response"]
 
@@ -52,7 +53,8 @@ def arm(sandbox, schedule) -> None:
 def fresh(sandbox) -> None:
     sandbox.reset()
     config = sandbox.config["destinations"]
-    sandbox.put_config({"destinations": {name: {**s, **SETTINGS} for name, s in config.items()}})
+    sandbox.put_config({"destinations": {name: {**s, **SETTINGS, **BY_TYPE.get(s["type"], {})}
+                                         for name, s in config.items()}})
     sandbox.cold_start()
 
 

@@ -9,12 +9,20 @@ import json
 import pytest
 
 from usersync.stores.erasures import ErasureReceipts
-from usersync_dev.local.sandbox import AUDIENCE_APP, CLEVERTAP_ACCOUNT
+from usersync_dev.local.sandbox import AUDIENCE_APP, CLEVERTAP_ACCOUNT, PROFILE_PROJECT
 from usersync_dev.simulators.server import Fault
 
 pytestmark = pytest.mark.integration
 
-EVERY = ("batch_android", "batch_ios", "batch_ios_audiences", "clevertap")
+EVERY = ("batch_android", "batch_ios", "batch_ios_audiences", "clevertap")  # the destinations that can erase
+
+
+@pytest.fixture(autouse=True)
+def erasing_destinations(sandbox, request):
+    """The sandbox's destinations but its Batch project, whose Profile API cannot delete (its own test below)."""
+    if "keeps_batch_profile" not in request.keywords:
+        destinations = {n: d for n, d in sandbox.config["destinations"].items() if d["type"] != "batch_profile"}
+        sandbox.put_config({**sandbox.config, "destinations": destinations})
 
 
 def receipts(sandbox, user_id):
@@ -95,7 +103,7 @@ def test_a_vendor_that_refuses_the_deletion_leaves_a_receipt_saying_why(sandbox)
 
 def test_cleverTap_deletions_go_100_identities_a_call(sandbox):
     sandbox.put_config({"destinations": {"clevertap": {**sandbox.config["destinations"]["clevertap"],
-                                                       "batch_size": 1000}}})
+                                                       "batch_size": 1000}}})  # CleverTap alone
     sandbox.publish([json.dumps([{"user_id": f"z{n}", "delete": True} for n in range(250)])])
     assert sandbox.deliver_pump().drain().failed_messages == 0
     deletes = [c for c in sandbox.clevertap.calls if c.route == "delete"]
@@ -137,3 +145,19 @@ def test_usersync_erasure_exits_1_and_says_why_when_a_vendor_did_not_confirm(san
     shown = cli(sandbox, "erasure", "gus")
     assert shown.exit_code == 1
     assert "FAILED" in shown.output and "VENDOR_REJECTED" in shown.output
+
+
+@pytest.mark.keeps_batch_profile
+def test_a_batch_project_refuses_the_deletion_and_its_receipt_says_so_while_the_others_confirm(sandbox):
+    profiled(sandbox, "hal", "i-hal")
+    assert sandbox.batch_profile.profile(PROFILE_PROJECT, "hal")
+    sandbox.publish([json.dumps({"user_id": "hal", "delete": True})])
+    sandbox.deliver_pump().drain()
+    found = receipts(sandbox, "hal")
+    assert {d: r["state"] for d, r in found.items()} == {
+        "batch_android": "CONFIRMED", "batch_ios": "CONFIRMED", "clevertap": "CONFIRMED", "batch_profile": "FAILED"}
+    assert found["batch_profile"]["code"] == "UNSUPPORTED_OPERATION" and "Batch" in found["batch_profile"]["reason"]
+    [failure] = sandbox.failed_records()
+    assert (failure["destination"], failure["error"]["code"], failure["error"]["field"]) == \
+        ("batch_profile", "UNSUPPORTED_OPERATION", "delete")
+    assert sandbox.batch_profile.profile(PROFILE_PROJECT, "hal")  # still there: the receipt does not pretend

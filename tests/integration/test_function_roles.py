@@ -17,7 +17,7 @@ from usersync_dev.local.sandbox import LocalSandbox
 from usersync_dev.local.stack import physical_name
 
 pytestmark = pytest.mark.integration
-TOKENS_PER_PROFILE_RECORD = 3  # the default config: two Batch apps and CleverTap
+TOKENS_PER_PROFILE_RECORD = 4  # the default config: two Batch apps, a Batch project, CleverTap
 
 
 @pytest.fixture(scope="module")

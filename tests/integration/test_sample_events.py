@@ -8,7 +8,7 @@ import json
 import pytest
 
 from usersync_dev.local.pump import FUNCTIONS_DIR, REPO_ROOT, LocalLambdaContext
-from usersync_dev.local.sandbox import CLEVERTAP_ACCOUNT
+from usersync_dev.local.sandbox import CLEVERTAP_ACCOUNT, PROFILE_PROJECT
 
 pytestmark = pytest.mark.integration
 EVENTS_DIR = REPO_ROOT / "events"
@@ -45,7 +45,8 @@ def vendor_calls(sandbox):
     return {type(s).__name__: [(c.route, c.status, c.items) for c in s.calls] for s in sandbox.simulators}
 
 
-NO_VENDOR_CALL = {"BatchCustomDataSimulator": [], "BatchAudienceSimulator": [], "CleverTapSimulator": []}
+NO_VENDOR_CALL = {"BatchCustomDataSimulator": [], "BatchAudienceSimulator": [], "BatchProfileSimulator": [],
+                  "CleverTapSimulator": []}
 
 
 def state_items(sandbox):
@@ -94,16 +95,25 @@ def test_the_deliver_sample_delivers_each_record_where_it_can_go(sandbox):
     assert vendor_calls(sandbox)["CleverTapSimulator"] == [("upload", 200, 1)]
     assert sandbox.clevertap.profile(CLEVERTAP_ACCOUNT, "ada-1815") == {"nickname": "Ada", "plan": "pro",
                                                                         "hobbies": ["maths"]}
-    failures = sorted(sandbox.failed_records(), key=lambda f: f["source"]["index"])
+    # The Batch project (Profile API, update for messages): vincent-42 and ada-1815; johnny-7's overwrite it cannot do
+    assert vendor_calls(sandbox)["BatchProfileSimulator"] == [("profiles.update", 202, 2)]
+    assert sandbox.batch_profile.profile(PROFILE_PROJECT, "vincent-42")["attributes"] == {
+        "nickname": "Vincent", "age": 55, "level_progress": 45.09, "is_subscribed": True,
+        "last_purchase": "2016-01-10T10:00:00Z", "signup": "2016-08-31T15:09:21Z",
+        "avatar": "https://cdn.example.com/u/42.png", "hobbies": ["chess", "cooking"], "locations": ["Paris"]}
+
+    failures = sorted(sandbox.failed_records(), key=lambda f: (f["source"]["index"], f["destination"]))
     assert [(f["record"]["user_id"], f["destination"], f["error"]["code"], f["error"]["field"], f["retryable"],
              f["source"]["message_id"]) for f in failures] == [
         ("vincent-42", "clevertap", "UNSUPPORTED_OPERATION", "attributes.referrer", False, first_message),
+        ("johnny-7", "batch_profile", "UNSUPPORTED_OPERATION", "overwrite", False, first_message),
         ("johnny-7", "clevertap", "UNSUPPORTED_OPERATION", "overwrite", False, first_message)]
 
     # user records are not audience changes: the audience destination is not called
     assert vendor_calls(sandbox)["BatchAudienceSimulator"] == []
     assert sorted((t["destination"], t["token_kind"], t["record_count"]) for t in sandbox.tokens()) == [
-        ("batch_android", "data", 3), ("batch_ios", "data", 4), ("clevertap", "upload", 1)]
+        ("batch_android", "data", 3), ("batch_ios", "data", 4), ("batch_profile", "update", 2),
+        ("clevertap", "upload", 1)]
 
 
 # -- follow_indexing -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import requests
 from usersync_dev.simulators import server as server_module
 from usersync_dev.simulators.batch import BatchCustomDataSimulator
 from usersync_dev.simulators.batch_audience import BatchAudienceSimulator
+from usersync_dev.simulators.batch_profile import BatchProfileSimulator
 from usersync_dev.simulators.clevertap import CleverTapSimulator
 
 # fake secrets; tests check they never come back in an answer
@@ -20,6 +21,8 @@ KEYS = SimpleNamespace(
     eu_passcode="pass-SECRET-eu",
     in_account="ACC-IN-0002",
     in_passcode="pass-SECRET-in",
+    project="project_0664hxvwffvbpn278gxdyhsadddqgna6",  # a project key is not a secret
+    other_project="project_other",
 )
 TIMEOUT = 5  # only so that a broken simulator fails a test instead of hanging it
 
@@ -162,4 +165,43 @@ def upload(clevertap):
         headers.update(kwargs.pop("headers", {}))
         return requests.post(f"{clevertap.url}{path}", json={"d": records} if body is None else body,
                              headers=headers, timeout=kwargs.pop("timeout", TIMEOUT), **kwargs)
+    return call
+
+
+class FakeTime:
+    """A clock that moves only when a test says so."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def profile_clock():
+    return FakeTime()
+
+
+@pytest.fixture
+def batch_profile(profile_clock):
+    """Mass-updates applied only by apply_pending(); rate limits on a fake clock."""
+    with BatchProfileSimulator(KEYS.rest, [KEYS.project, KEYS.other_project], apply_after_s=None,
+                               clock=profile_clock) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def profiles_api(batch_profile):
+    """call(profiles, route="update", project=KEYS.project, rest_key=rest, version="2.11", body=None, **kwargs)"""
+    def call(profiles=None, route="update", project=KEYS.project, rest_key=KEYS.rest, version="2.11", body=None,
+             **kwargs):
+        headers = kwargs.pop("headers", {})
+        if rest_key is not None:
+            headers.setdefault("Authorization", f"Bearer {rest_key}")
+        if project is not None:
+            headers.setdefault("X-Batch-Project", project)
+        return requests.post(f"{batch_profile.url}/{version}/profiles/{route}",
+                             json=profiles if body is None else body, headers=headers,
+                             timeout=kwargs.pop("timeout", TIMEOUT), **kwargs)
     return call

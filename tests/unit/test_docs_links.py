@@ -1,4 +1,4 @@
-"""The documentation holds together: every relative link in README.md and docs/*.md points at a
+"""The documentation holds together: every relative link in README.md and docs/**/*.md points at a
 file of this repository (and, with a #fragment, at one of its headings), and the README stays short
 enough to read (the details live in docs/)."""
 
@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README_MAX_BYTES = 12 * 1024
-DOCUMENTS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+DOCUMENTS = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 _CODE_SPAN = re.compile(r"`+[^`\n]*`+")

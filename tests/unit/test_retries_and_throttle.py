@@ -7,7 +7,7 @@ from delivery_fakes import FakeClock, FakeDestination, items, user
 from usersync.delivery.outcomes import RecordRejected, SendResult, VendorRejected, VendorUnavailable
 from usersync.delivery.pipeline import DeliveryOptions, deliver
 from usersync.delivery.retries import Backoff, Deadline, may_have_applied
-from usersync.delivery.throttle import MIN_RATE_PER_S, RECOVERY_STEPS, Throttle, Throttles
+from usersync.delivery.throttle import MIN_RATE_PER_S, RECOVERY_STEPS, RecordPacing, Throttle, Throttles, TokenBucket
 
 
 # --- backoff ----------------------------------------------------------------------------------
@@ -207,3 +207,80 @@ def test_a_request_that_never_left_was_not_applied():
     dropped = requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError()))
     assert not may_have_reached_vendor(refused) and not may_have_reached_vendor(requests.ConnectTimeout())
     assert may_have_reached_vendor(dropped) and may_have_reached_vendor(requests.ReadTimeout())
+
+
+# --- records per second (a vendor that meters records: Batch's Profile API) ---------------------
+
+
+def test_a_token_bucket_lets_a_burst_go_then_paces_records_at_its_rate():
+    clock = FakeClock()
+    bucket = TokenBucket(per_s=100, burst=200, clock=clock)
+    deadline = Deadline(1000, clock)
+    assert bucket.take(200, deadline) and clock.sleeps == []  # the burst, at once
+    assert bucket.take(50, deadline) and clock.t == 0.5        # then 50 records take half a second
+
+
+def test_a_call_larger_than_the_bucket_waits_for_it_full_and_leaves_a_debt():
+    clock = FakeClock()
+    bucket = TokenBucket(per_s=1_000, burst=1_000, clock=clock)
+    deadline = Deadline(1000, clock)
+    assert bucket.take(5_000, deadline) and clock.t == 0      # full bucket: the whole call goes
+    assert bucket.take(1, deadline) and clock.t == 4.001      # 4,000 owed, then the next record
+
+
+def test_a_token_bucket_gives_up_when_the_wait_does_not_fit_before_the_deadline_and_takes_nothing():
+    clock = FakeClock()
+    bucket = TokenBucket(per_s=10, burst=10, clock=clock)
+    assert bucket.take(10, Deadline(100, clock))
+    assert not bucket.take(10, Deadline(2, clock, reserve_s=0), needs_s=1.5)  # 1 s wait + 1.5 s call > 2 s
+    assert clock.sleeps == [] and bucket.take(10, Deadline(100, clock)) and clock.t == 1
+
+
+def test_a_paused_bucket_starts_nothing_until_the_pause_ends_then_starts_empty():
+    clock = FakeClock()
+    bucket = TokenBucket(per_s=10, burst=100, clock=clock)
+    bucket.pause(5)
+    assert bucket.take(10, Deadline(100, clock)) and clock.t == 6  # 5 s paused, then 1 s to fill 10
+
+
+def test_destinations_with_the_same_pacing_key_share_one_bucket():
+    throttles = Throttles(FakeClock())
+    first = throttles.bucket(RecordPacing("project:update", 60, 200))
+    assert throttles.bucket(RecordPacing("project:update", 60, 200)) is first
+    assert throttles.bucket(RecordPacing("other:update", 60, 200)) is not first
+    assert throttles.bucket(RecordPacing("project:update", 30, 100)) is first and (first.per_s, first.burst) == (30, 100)
+
+
+def test_record_pacing_spaces_calls_by_the_records_they_carry_and_a_429_pauses_them():
+    clock = FakeClock()
+    dest = FakeDestination("a", batch_size=100, concurrency=1, clock=clock)
+    dest.record_pacing = RecordPacing("a", per_s=100, burst=100)
+    dest.answers = [SendResult(), VendorUnavailable("HTTP 429", status=429, retry_after_s=5)]
+    report = deliver(items(*(user(f"u{i}") for i in range(300))), {"a": dest},
+                     DeliveryOptions(clock=clock, throttles=Throttles(clock), deadline=Deadline(10_000, clock),
+                                     rng=random.Random(1)))
+    assert report.delivered == {"a": 300}
+    assert [len(c) for c in dest.calls] == [100, 100, 100, 100]  # the second call was answered 429
+    # 100 at once, 100 a second later; the 429's 5 s pause, the bucket empty after it, 1 s to refill
+    assert dest.call_times[:2] == [0, 1] and dest.call_times[2] >= 7 and dest.call_times[3] >= dest.call_times[2] + 1
+
+
+def test_records_that_cannot_be_paced_before_the_deadline_go_back_to_sqs_without_a_call():
+    clock = FakeClock()
+    dest = FakeDestination("a", batch_size=10, concurrency=1, clock=clock)
+    dest.record_pacing = RecordPacing("a", per_s=1, burst=10)
+    throttles = Throttles(clock)
+    deliver(items(*(user(f"first{i}") for i in range(10))), {"a": dest},  # the burst, spent
+            DeliveryOptions(clock=clock, throttles=throttles, deadline=Deadline(100, clock)))
+    report = deliver(items(*(user(f"u{i}") for i in range(10))), {"a": dest},
+                     DeliveryOptions(clock=clock, throttles=throttles, deadline=Deadline(5, clock, reserve_s=0)))
+    assert len(dest.calls) == 1 and len(report.retries) == 10 and not report.failed  # 10 s of pacing > 5 s left
+
+
+def test_a_slot_given_back_unused_teaches_the_throttle_nothing():
+    clock = FakeClock()
+    throttle = Throttle(concurrency=4, clock=clock)
+    deadline = Deadline(1000, clock)
+    throttle.release(throttle.acquire(deadline), throttled=True)
+    throttle.release(throttle.acquire(deadline), sent=False)
+    assert throttle.limit == 2 and throttle.in_flight == 0

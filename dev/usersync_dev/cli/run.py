@@ -7,7 +7,7 @@ destinations config you pass keeps its names and settings, and its secrets are r
 simulators' keys.
 
 With --live no simulator runs: the records are sent to the vendors the config names (their real base
-URLs, unless BATCH_API_URL / BATCH_AUDIENCE_API_URL / CLEVERTAP_API_URL are set), with the config's
+URLs, unless BATCH_API_URL / BATCH_AUDIENCE_API_URL / BATCH_PROFILE_API_URL / CLEVERTAP_API_URL are set), with the config's
 own secrets: env: references from the environment, ssm: and secretsmanager: ones from a secrets file
 (--secrets), stored in the local stack as the cloud holds them (usersync_dev.local.live). Every
 reference is checked before anything runs.
@@ -85,7 +85,8 @@ def run(
              "keys (with --live: used as written).")] = None,
     live: Annotated[bool, typer.Option(
         "--live", help="Send the records to the REAL vendors the --config names, with its own secrets: no simulator. "
-                       "BATCH_API_URL, BATCH_AUDIENCE_API_URL, CLEVERTAP_API_URL, if set, replace the vendors' URLs.",
+                       "BATCH_API_URL, BATCH_AUDIENCE_API_URL, BATCH_PROFILE_API_URL, CLEVERTAP_API_URL, if set, replace "
+                       "the vendors' URLs.",
         rich_help_panel="Live run")] = False,
     secrets_file: Annotated[Optional[Path], typer.Option(
         "--secrets", exists=True, dir_okay=False, readable=True, show_default=False,

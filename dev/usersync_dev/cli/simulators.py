@@ -1,4 +1,4 @@
-"""`usersync simulators`: the three vendor simulators on 127.0.0.1, for your own experiments.
+"""`usersync simulators`: the vendor simulators on 127.0.0.1, for your own experiments.
 
 They check every request against the vendor's contract (the vendors' pages), answer like the
 vendors, and keep what they were sent; latency and random failures can be added. Nothing leaves
@@ -20,6 +20,7 @@ from rich.table import Table
 
 from usersync_dev.simulators.batch import BatchCustomDataSimulator
 from usersync_dev.simulators.batch_audience import BatchAudienceSimulator
+from usersync_dev.simulators.batch_profile import BatchProfileSimulator
 from usersync_dev.cli import app
 from usersync_dev.cli.console import EXIT_USAGE, console, fail
 from usersync_dev.simulators.clevertap import CleverTapSimulator
@@ -28,7 +29,8 @@ from usersync_dev.simulators.server import VendorSimulator
 BATCH_APPS = ("ios", "android", "web")
 CLEVERTAP_ACCOUNT = "TEST-ACC-0001"
 CLEVERTAP_REGION = "eu1"
-DEFAULT_PORTS = {"batch": 9101, "batch_audience": 9102, "clevertap": 9103}
+PROFILE_PROJECT = "project_usersync_local"  # a project key is not a secret
+DEFAULT_PORTS = {"batch": 9101, "batch_audience": 9102, "clevertap": 9103, "batch_profile": 9104}
 
 
 def _port_option(vendor: str):
@@ -37,7 +39,7 @@ def _port_option(vendor: str):
 
 
 class Simulators:
-    """The three simulators with fresh random keys, started and stopped together."""
+    """The simulators with fresh random keys, started and stopped together."""
 
     def __init__(self, ports: dict[str, int] | None = None, latency_s: float = 0.0):
         ports = {**{vendor: 0 for vendor in DEFAULT_PORTS}, **(ports or {})}
@@ -50,6 +52,7 @@ class Simulators:
                                                      port=ports["batch_audience"]),
             "clevertap": CleverTapSimulator({CLEVERTAP_ACCOUNT: (self.keys["clevertap_passcode"], CLEVERTAP_REGION)},
                                             port=ports["clevertap"]),
+            "batch_profile": BatchProfileSimulator(self.keys["rest_key"], [PROFILE_PROJECT], port=ports["batch_profile"]),
         }
         for simulator in self.vendors.values():
             simulator.latency_s = latency_s
@@ -73,7 +76,8 @@ class Simulators:
         """The variables that point usersync's clients at the simulators."""
         return {
             "BATCH_API_URL": self.vendors["batch"].url,
-            "BATCH_AUDIENCE_API_URL": self.vendors["batch_audience"].url,  # one host in the cloud, two simulators here
+            "BATCH_AUDIENCE_API_URL": self.vendors["batch_audience"].url,  # one host in the cloud, three simulators here
+            "BATCH_PROFILE_API_URL": self.vendors["batch_profile"].url,
             "CLEVERTAP_API_URL": self.vendors["clevertap"].url + "/{region}",  # it serves /<region>/1/upload
         }
 
@@ -84,6 +88,8 @@ class Simulators:
         } for app_name in BATCH_APPS}
         config["batch_ios_audiences"] = {"type": "batch_audience", "api_key": self.keys["ios_api_key"],
                                          "rest_key": self.keys["rest_key"]}
+        config["batch_profile"] = {"type": "batch_profile", "project_key": PROFILE_PROJECT,
+                                   "rest_key": self.keys["rest_key"]}
         config["clevertap"] = {"type": "clevertap", "account_id": CLEVERTAP_ACCOUNT,
                                "passcode": self.keys["clevertap_passcode"], "region": CLEVERTAP_REGION}
         return {"destinations": config}
@@ -99,23 +105,26 @@ def simulators(
     batch_port: Annotated[int, _port_option("batch")] = DEFAULT_PORTS["batch"],
     batch_audience_port: Annotated[int, _port_option("batch_audience")] = DEFAULT_PORTS["batch_audience"],
     clevertap_port: Annotated[int, _port_option("clevertap")] = DEFAULT_PORTS["clevertap"],
+    batch_profile_port: Annotated[int, _port_option("batch_profile")] = DEFAULT_PORTS["batch_profile"],
     write_config: Annotated[Optional[Path], typer.Option(
         "--write-config", dir_okay=False, writable=True,
         help="Write a destinations config for these simulators to this file.")] = None,
     duration: Annotated[Optional[float], typer.Option(
         min=0, help="Stop after this many seconds (scripts); default: run until Ctrl-C.")] = None,
 ) -> None:
-    """Start the Batch Custom Data, Batch Custom Audience and CleverTap simulators on 127.0.0.1.
+    """Start the Batch Custom Data, Custom Audience, Profile API and CleverTap simulators on 127.0.0.1.
 
     Prints their URLs and keys, then serves in the foreground until Ctrl-C (or --duration), and
     prints the calls they answered.
     """
-    ports = {"batch": batch_port, "batch_audience": batch_audience_port, "clevertap": clevertap_port}
+    ports = {"batch": batch_port, "batch_audience": batch_audience_port, "clevertap": clevertap_port,
+             "batch_profile": batch_profile_port}
     try:
         running = Simulators(ports, latency_s=latency_ms / 1000).start()
     except OSError as exc:
         fail(f"cannot start the simulators: {exc} (another program on one of the ports {sorted(ports.values())}? "
-             "choose others with --batch-port/--batch-audience-port/--clevertap-port, 0 for any)", EXIT_USAGE)
+             "choose others with --batch-port/--batch-audience-port/--clevertap-port/--batch-profile-port, 0 for any)",
+             EXIT_USAGE)
     try:
         for simulator in running.vendors.values():
             simulator.fail_randomly(fail_rate, seed=seed)
@@ -147,8 +156,9 @@ def describe(running: Simulators, latency_ms: float, fail_rate: float) -> None:
     console.print(f"  Batch Custom Data 1.0           {vendors['batch'].url}")
     console.print(f"  Batch Custom Audience 1.1       {vendors['batch_audience'].url}  (audiences created on first use)")
     console.print(f"  CleverTap Upload User Profiles  {vendors['clevertap'].url}  (region {CLEVERTAP_REGION}: POST /1/upload)")
+    console.print(f"  Batch Profile API               {vendors['batch_profile'].url}  (project {PROFILE_PROJECT})")
     console.print("[bold]Keys[/] (fresh for this run)")
-    rows = [("Batch REST API key (X-Authorization)", keys["rest_key"])]
+    rows = [("Batch REST API key (X-Authorization, Bearer)", keys["rest_key"])]
     rows += [(f"Batch {app_name} app API key", keys[f"{app_name}_api_key"]) for app_name in BATCH_APPS]
     rows += [("CleverTap account id / passcode", f"{CLEVERTAP_ACCOUNT} / {keys['clevertap_passcode']}")]
     for label, value in rows:

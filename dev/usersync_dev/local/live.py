@@ -40,6 +40,7 @@ _ALIAS = {name: field.alias for name, field in VendorAccessSettings.model_fields
 URL_VARIABLES = {
     "batch": (_ALIAS["batch_api_url"],),
     "batch_audience": (_ALIAS["batch_audience_api_url"], _ALIAS["batch_api_url"]),
+    "batch_profile": (_ALIAS["batch_profile_api_url"], _ALIAS["batch_api_url"]),
     "clevertap": (_ALIAS["clevertap_api_url"],),
 }
 

@@ -11,7 +11,7 @@ the process keeps, which moto refuses: every AWS client must be made at cold sta
 
 A live sandbox (`live=True`, `usersync run --live`) starts no simulator and points at none: the
 functions reach the vendors the config names, at their real base URLs unless the user's own
-BATCH_API_URL / BATCH_AUDIENCE_API_URL / CLEVERTAP_API_URL say otherwise, with the config's own
+BATCH_API_URL / BATCH_AUDIENCE_API_URL / BATCH_PROFILE_API_URL / CLEVERTAP_API_URL say otherwise, with the config's own
 secrets, which `secrets` (reference -> value) puts in moto as the cloud holds them
 (usersync_dev.local.live).
 
@@ -31,6 +31,7 @@ import boto3
 
 from usersync_dev.simulators.batch import BatchCustomDataSimulator
 from usersync_dev.simulators.batch_audience import BatchAudienceSimulator
+from usersync_dev.simulators.batch_profile import BatchProfileSimulator
 from usersync_dev.simulators.clevertap import CleverTapSimulator
 from usersync_dev.local import iam
 from usersync_dev.local.pump import REPO_ROOT, LocalLambdaContext, SqsEventPump, load_function
@@ -45,12 +46,15 @@ CLEVERTAP_ACCOUNT = "TEST-4R6-ZW8-RK7Z"  # an account id is not a secret; its pa
 CLEVERTAP_REGION = "in1"
 AUDIENCE_APP = "ios"
 AUDIENCES = ("vip_users", "beta_testers")  # exist in the iOS app; any other audience is a 404
-VENDOR_URL_VARIABLES = ("BATCH_API_URL", "BATCH_AUDIENCE_API_URL", "CLEVERTAP_API_URL")  # base URL overrides
+PROFILE_PROJECT = "project_0664hxvwffvbpn278gxdyhsadddqgna6"  # a Batch project key is not a secret
+VENDOR_URL_VARIABLES = ("BATCH_API_URL", "BATCH_AUDIENCE_API_URL", "BATCH_PROFILE_API_URL",
+                        "CLEVERTAP_API_URL")  # base URL overrides
 
 
 def default_config() -> dict[str, Any]:
-    """One destination per Batch platform app, the iOS app's Custom Audiences and a CleverTap
-    account; every secret is an SSM reference."""
+    """One destination per Batch platform app, the iOS app's Custom Audiences, a Batch project's
+    profiles (Profile API: update for messages, mass-update for files) and a CleverTap account;
+    every secret is an SSM reference."""
     destinations: dict[str, Any] = {
         f"batch_{app}": {
             "type": "batch",
@@ -64,6 +68,11 @@ def default_config() -> dict[str, Any]:
         "api_key": f"ssm:{SECRETS_PREFIX}batch_{AUDIENCE_APP}_api_key",
         "rest_key": f"ssm:{SECRETS_PREFIX}batch_rest_key",
         "erase_from": list(AUDIENCES),  # a deletion's install ids leave these audiences
+    }
+    destinations["batch_profile"] = {
+        "type": "batch_profile",
+        "project_key": PROFILE_PROJECT,
+        "rest_key": f"ssm:{SECRETS_PREFIX}batch_rest_key",
     }
     destinations["clevertap"] = {
         "type": "clevertap",
@@ -90,6 +99,7 @@ class LocalSandbox:
         self.keys: dict[str, str] = {}
         self.batch: BatchCustomDataSimulator | None = None
         self.batch_audience: BatchAudienceSimulator | None = None
+        self.batch_profile: BatchProfileSimulator | None = None
         self.clevertap: CleverTapSimulator | None = None
         if not live:
             # Fresh random keys each run: the tests prove they never leak, whatever they are.
@@ -104,6 +114,8 @@ class LocalSandbox:
                 rest_api_key=self.keys["batch_rest_key"],
                 app_api_keys={self.keys[f"batch_{app}_api_key"]: app for app in BATCH_APPS},
             )
+            # Mass-updates are applied at the first read after they were answered: at once, for the tests.
+            self.batch_profile = BatchProfileSimulator(self.keys["batch_rest_key"], [PROFILE_PROJECT])
             self.clevertap = CleverTapSimulator(
                 {CLEVERTAP_ACCOUNT: (self.keys["clevertap_passcode"], CLEVERTAP_REGION)})
         self.resources: dict[str, dict[str, str]] = {}
@@ -116,7 +128,7 @@ class LocalSandbox:
     @property
     def simulators(self) -> list[Any]:
         """The vendor simulators: none in a live sandbox."""
-        return [s for s in (self.batch, self.batch_audience, self.clevertap) if s is not None]
+        return [s for s in (self.batch, self.batch_audience, self.batch_profile, self.clevertap) if s is not None]
 
     def start(self) -> LocalSandbox:
         self.stack.start()
@@ -180,6 +192,7 @@ class LocalSandbox:
             env.update(
                 BATCH_API_URL=self.batch.url,
                 BATCH_AUDIENCE_API_URL=self.batch_audience.url,  # its own simulator; one host in the cloud
+                BATCH_PROFILE_API_URL=self.batch_profile.url,    # likewise
                 CLEVERTAP_API_URL=f"{self.clevertap.url}/{{region}}",  # the simulator serves /<region>/1/upload
             )
         env.update(self.overrides)

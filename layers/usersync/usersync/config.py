@@ -1,6 +1,7 @@
 """Destinations configuration: which vendors and apps receive records, with their settings.
 
-The document is JSON: `{"destinations": {"<name>": {"type": "batch" | ..., ...settings}}}`.
+The document is JSON: `{"destinations": {"<name>": {"type": "batch" | "batch_audience" | "batch_profile" |
+"clevertap", ...settings}}}`.
 It is read from a file (`file:path`), inline JSON, or an SSM parameter name (in the cloud).
 Secrets inside it are references, resolved when first needed (usersync.secrets).
 """
@@ -18,9 +19,10 @@ from usersync.delivery.destination import Destination
 from usersync.vendors.base import VendorContext
 from usersync.vendors.batch.destination import BatchSettings
 from usersync.vendors.batch_audience.destination import BatchAudienceSettings
+from usersync.vendors.batch_profile.destination import BatchProfileSettings
 from usersync.vendors.clevertap.destination import CleverTapSettings
 
-DestinationSettings = Annotated[Union[BatchSettings, BatchAudienceSettings, CleverTapSettings],
+DestinationSettings = Annotated[Union[BatchSettings, BatchAudienceSettings, BatchProfileSettings, CleverTapSettings],
                                 Field(discriminator="type")]
 DestinationName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_\-]{1,64}$")]
 

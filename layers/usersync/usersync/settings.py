@@ -19,7 +19,7 @@ from usersync.limits import (
 from usersync.replays import DEFAULT_KEY_PARAMETER
 from usersync.secrets import SecretResolver
 from usersync.stores.erasures import DEFAULT_KEEP_DAYS
-from usersync.vendors.base import VendorContext, VendorEndpoints
+from usersync.vendors.base import Traffic, VendorContext, VendorEndpoints
 from usersync.work.deliver_chunk import DEFAULT_MAX_RECEIVES
 
 
@@ -48,6 +48,7 @@ class VendorAccessSettings(EnvironmentSettings):
     references resolve. The functions and the local command line share it."""
     batch_api_url: str | None = Field(None, alias="BATCH_API_URL")
     batch_audience_api_url: str | None = Field(None, alias="BATCH_AUDIENCE_API_URL")
+    batch_profile_api_url: str | None = Field(None, alias="BATCH_PROFILE_API_URL")
     clevertap_api_url: str | None = Field(None, alias="CLEVERTAP_API_URL")
     # Powertools Parameters' own variable: how long config and secrets are cached (a rotated key
     # is picked up within that time).
@@ -60,14 +61,15 @@ class VendorAccessSettings(EnvironmentSettings):
     def in_lambda(self) -> bool:
         return bool(self.lambda_function_name)
 
-    def vendor_context(self, *, ssm: SSMProvider | None = None,
-                       secrets_manager: SecretsProvider | None = None) -> VendorContext:
-        """`ssm`, `secrets_manager`: the function's own Powertools providers (usersync.wiring)."""
+    def vendor_context(self, *, ssm: SSMProvider | None = None, secrets_manager: SecretsProvider | None = None,
+                       traffic: Traffic | None = None) -> VendorContext:
+        """`ssm`, `secrets_manager`: the function's own Powertools providers (usersync.wiring);
+        `traffic`: what the function delivers (messages or files), when it delivers."""
         endpoints = VendorEndpoints(batch=self.batch_api_url, batch_audience=self.batch_audience_api_url,
-                                    clevertap=self.clevertap_api_url)
+                                    batch_profile=self.batch_profile_api_url, clevertap=self.clevertap_api_url)
         secrets = SecretResolver(max_age_s=self.parameters_max_age_s, in_lambda=self.in_lambda,
                                  environ=self._environ, ssm=ssm, secrets_manager=secrets_manager)
-        return VendorContext(endpoints, secrets)
+        return VendorContext(endpoints, secrets, traffic)
 
 
 class FunctionSettings(VendorAccessSettings):

@@ -32,7 +32,7 @@ from usersync.stores.indexing import IndexingTokens
 from usersync.stores.jobs import JobStore
 from usersync.stores.ledger import DynamoDBLedger
 from usersync.stores.objects import ObjectStore
-from usersync.vendors.base import VendorContext
+from usersync.vendors.base import FILES, MESSAGES, Traffic, VendorContext
 from usersync.work.deliver import Sync
 from usersync.work.deliver_chunk import ChunkRunner
 from usersync.work.follow_indexing import IndexingFollowUp
@@ -40,14 +40,15 @@ from usersync.work.ingest_file import IDEMPOTENCY_SECONDS, FileIngest
 
 
 class _Function:
-    """One function's AWS session, its Powertools providers and its vendors' context."""
+    """One function's AWS session, its Powertools providers and its vendors' context (which says
+    what the function delivers: a vendor with a route for each kind of traffic picks by it)."""
 
-    def __init__(self, settings: FunctionSettings):
+    def __init__(self, settings: FunctionSettings, traffic: Traffic | None = None):
         self.settings = settings
         self.aws = boto3.session.Session()
         self.ssm = SSMProvider(boto3_session=self.aws)
         self.vendors: VendorContext = settings.vendor_context(
-            ssm=self.ssm, secrets_manager=SecretsProvider(boto3_session=self.aws))
+            ssm=self.ssm, secrets_manager=SecretsProvider(boto3_session=self.aws), traffic=traffic)
 
     def destinations(self) -> DestinationsCache:
         settings = self.settings
@@ -82,7 +83,7 @@ def _failed_records(settings: FunctionSettings, failed: FailedRecordSettings, s3
 def deliver(settings: DeliverSettings | None = None) -> Sync:
     """DeliverFunction: WorkQueue messages -> vendors, tokens, ledger, failed records."""
     settings = settings or DeliverSettings.from_environment()
-    function = _Function(settings)
+    function = _Function(settings, MESSAGES)
     dynamodb = function.aws.client("dynamodb")  # one client (and connection pool) for tokens and the ledger
     replay_key = _optional(lambda: function.vendors.secrets.resolve(settings.replay_key, what="REPLAY_KEY").reveal())
     return Sync(function.delivery(dynamodb, settings), ReplayCheck(replay_key), limits=settings.input_limits())
@@ -91,7 +92,7 @@ def deliver(settings: DeliverSettings | None = None) -> Sync:
 def deliver_chunk(settings: DeliverChunkSettings | None = None) -> ChunkRunner:
     """DeliverChunkFunction: one chunk job -> vendors; the last chunk of a file writes its report."""
     settings = settings or DeliverChunkSettings.from_environment()
-    function = _Function(settings)
+    function = _Function(settings, FILES)
     dynamodb, s3 = function.aws.client("dynamodb"), function.aws.client("s3")
     jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore(s3)
     return ChunkRunner(function.delivery(dynamodb, settings, s3), jobs, objects, _reports(settings, jobs, objects),

@@ -10,7 +10,7 @@ from usersync.records import Record
 
 class Destination(Protocol):
     name: str
-    vendor: ClassVar[str]            # "batch", "batch_audience", "clevertap"
+    vendor: ClassVar[str]            # "batch", "batch_audience", "batch_profile", "clevertap"
     record_type: ClassVar[type | tuple[type, ...]]  # the kinds of record it takes (or a `takes(record)`)
     batch_size: int                  # records per call
     concurrency: int                 # calls in flight at once
@@ -28,6 +28,8 @@ class Destination(Protocol):
     def send(self, payloads: list[Any]) -> SendResult:
         """One call; raises VendorRejected (4xx) or VendorUnavailable (worth retrying)."""
 
+    # Optional: `record_pacing` (usersync.delivery.throttle.RecordPacing) paces the records a vendor
+    # meters per second, on top of the calls.
     # Optional: `plan_calls(parts, batch_size) -> waves of calls` replaces
     # usersync.delivery.plan.generations for a destination whose calls group records
     # otherwise (a Batch audience call holds one audience, and each id's last action).

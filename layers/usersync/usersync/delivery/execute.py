@@ -25,7 +25,7 @@ from usersync.delivery.outcomes import (
 from usersync.delivery.plan import Part, has_increment
 from usersync.delivery.retries import Backoff, Clock, Deadline, may_have_applied
 from usersync.delivery.settings import DeliverySettings
-from usersync.delivery.throttle import Throttle
+from usersync.delivery.throttle import Throttle, TokenBucket
 from usersync.observability import logger, tracer
 from usersync.records import SourcedRecord
 
@@ -59,9 +59,11 @@ class Executor:
     """Sends the calls of one destination."""
 
     def __init__(self, destination: Any, settings: DeliverySettings, throttle: Throttle, deadline: Deadline,
-                 clock: Clock, rng: Any, ledger: DeliveryLedger | None, checkpoints: Checkpoints):
+                 clock: Clock, rng: Any, ledger: DeliveryLedger | None, checkpoints: Checkpoints,
+                 bucket: TokenBucket | None = None):
+        """`bucket`: the records-per-second pacing of a vendor that meters records (None: calls only)."""
         self.destination, self.name = destination, destination.name
-        self.settings, self.throttle, self.deadline = settings, throttle, deadline
+        self.settings, self.throttle, self.deadline, self.bucket = settings, throttle, deadline, bucket
         self.clock, self.rng, self.ledger, self.checkpoints = clock, rng, ledger, checkpoints
         self.backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, settings.max_attempts)
         self.stats: list[CallStat] = []
@@ -81,6 +83,12 @@ class Executor:
         for attempt in range(self.backoff.max_attempts):
             self.checkpoints.reach("before_call")
             permit = self.throttle.acquire(self.deadline, needs_s=timeout) if self.deadline.allows(timeout) else None
+            # A vendor that meters records: one per payload (one user each), taken just before the call
+            # goes out, as the vendor counts them when it arrives.
+            if permit is not None and self.bucket is not None \
+                    and not self.bucket.take(len(parts), self.deadline, needs_s=timeout):
+                self.throttle.release(permit, sent=False)
+                permit = None
             if permit is None:
                 reason = f"{self.name}: no time left for another call before the Lambda timeout"
                 return Unavailable(f"{error} ({reason})" if error else reason)
@@ -113,6 +121,8 @@ class Executor:
             throttled = error.status == 429
             self._stat(CallOutcome.THROTTLED if throttled else CallOutcome.UNAVAILABLE, parts, started)
             self.throttle.release(permit, throttled=throttled, retry_after_s=error.retry_after_s)
+            if throttled and self.bucket is not None:  # every destination drawing on it waits too
+                self.bucket.pause(error.retry_after_s or 0.0)
             if pending and may_have_applied(error):
                 return Uncertain(str(error))
             if attempt + 1 == self.backoff.max_attempts:

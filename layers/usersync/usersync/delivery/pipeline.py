@@ -141,8 +141,9 @@ class _DestinationRun:
         settings = delivery_settings(destination)
         self.concurrency = settings.concurrency
         throttle = throttles.get(destination.name, settings.concurrency, settings.rate_per_s)
+        pacing = getattr(destination, "record_pacing", None)
         self.executor = Executor(destination, settings, throttle, deadline, options.clock, options.rng,
-                                 options.ledger, options.checkpoints)
+                                 options.ledger, options.checkpoints, throttles.bucket(pacing) if pacing else None)
         self.settler = Settler(destination, options.ledger, options.checkpoints)
         self._lock = threading.Lock()
 

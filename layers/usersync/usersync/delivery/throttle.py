@@ -7,6 +7,10 @@ storm slows delivery down instead of failing it.
 
 A throttle lives as long as the destination it paces (a warm Lambda keeps it across invocations);
 each Lambda instance paces itself, and the template's DeliverMaxConcurrency caps the instances.
+
+A vendor that meters records rather than calls (Batch's Profile API counts the profiles in each call)
+gets a token bucket too (`RecordPacing`): a call of n records starts once n tokens are there, and
+every destination with the same pacing key (one vendor project) draws from the same bucket.
 """
 
 from __future__ import annotations
@@ -67,10 +71,14 @@ class Throttle:
                 return None
             self.clock.sleep(wait)
 
-    def release(self, permit: Permit, *, throttled: bool = False, retry_after_s: float | None = None) -> None:
-        """The call is over: `throttled` when the vendor answered 429."""
+    def release(self, permit: Permit, *, throttled: bool = False, retry_after_s: float | None = None,
+                sent: bool = True) -> None:
+        """The call is over: `throttled` when the vendor answered 429; not `sent`: it never started."""
         with self._cond:
             self.in_flight -= 1
+            if not sent:
+                self._cond.notify_all()
+                return
             now = self.clock.now()
             if retry_after_s:
                 self._paused_until = max(self._paused_until, now + retry_after_s)
@@ -103,12 +111,71 @@ class Throttle:
         return max(1.0, recent / OBSERVED_WINDOW_S)
 
 
+@dataclass(frozen=True, slots=True)
+class RecordPacing:
+    """Records a vendor allows per second, with the burst it allows, for everything sharing `key`."""
+    key: str
+    per_s: float
+    burst: float
+
+
+class TokenBucket:
+    """Records per second with a burst: the bucket holds `burst` tokens, refilled at `per_s`. A call
+    larger than the bucket starts when it is full and leaves a debt the next calls wait for, so the
+    rate holds whatever the call size."""
+
+    def __init__(self, per_s: float, burst: float, clock: Clock = SYSTEM_CLOCK):
+        self.per_s, self.burst, self.clock = per_s, burst, clock
+        self._tokens = burst
+        self._updated = clock.now()
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+
+    def take(self, records: int, deadline: Deadline, needs_s: float = 0.0) -> bool:
+        """Wait until `records` may be sent, and take them. False (nothing taken) when that wait would
+        leave less than `needs_s` (the call's own timeout) before the deadline."""
+        while True:
+            with self._lock:
+                now = self._refill()
+                missing = min(records, self.burst) - self._tokens
+                wait = max(self._paused_until - now, missing / self.per_s if missing > 0 else 0.0)
+                if wait <= 0:
+                    self._tokens -= records
+                    return True
+            if not deadline.allows(wait + needs_s):
+                return False
+            self.clock.sleep(wait)
+
+    def pause(self, seconds: float) -> None:
+        """The vendor said to wait (a 429): nothing starts before `seconds`, and the bucket starts empty."""
+        with self._lock:
+            now = self._refill()
+            self._paused_until = max(self._paused_until, now + seconds)
+            self._tokens = min(self._tokens, 0.0)
+
+    def configure(self, per_s: float, burst: float) -> None:
+        with self._lock:
+            self._refill()
+            self.per_s, self.burst = per_s, burst
+            self._tokens = min(self._tokens, burst)
+
+    def _refill(self) -> float:
+        now = self.clock.now()
+        since = max(self._updated, self._paused_until)  # nothing refills while paused
+        if now > since:
+            self._tokens = min(self.burst, self._tokens + (now - since) * self.per_s)
+        self._updated = max(self._updated, now)
+        return now
+
+
 class Throttles:
-    """One throttle per destination, kept while its pacing settings stay the same."""
+    """One throttle per destination, kept while its pacing settings stay the same; one record bucket
+    per pacing key."""
 
     def __init__(self, clock: Clock = SYSTEM_CLOCK):
         self.clock = clock
         self._throttles: dict[str, tuple[tuple, Throttle]] = {}
+        self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
 
     def get(self, name: str, concurrency: int, rate_per_s: float | None) -> Throttle:
@@ -120,7 +187,18 @@ class Throttles:
                 self._throttles[name] = known
             return known[1]
 
+    def bucket(self, pacing: RecordPacing) -> TokenBucket:
+        """The bucket of `pacing.key`, shared by every destination naming it (the last settings apply)."""
+        with self._lock:
+            bucket = self._buckets.get(pacing.key)
+            if bucket is None:
+                bucket = self._buckets[pacing.key] = TokenBucket(pacing.per_s, pacing.burst, self.clock)
+            elif (bucket.per_s, bucket.burst) != (pacing.per_s, pacing.burst):
+                bucket.configure(pacing.per_s, pacing.burst)
+            return bucket
+
     def clear(self) -> None:
         """Forget what was learnt (tests, or a new configuration)."""
         with self._lock:
             self._throttles.clear()
+            self._buckets.clear()

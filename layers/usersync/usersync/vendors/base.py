@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from usersync.records import Record
 from usersync.secrets import SecretResolver
@@ -27,7 +27,15 @@ class VendorEndpoints:
     """Base URLs replacing the vendors' own (simulators, tests); None keeps the vendor's."""
     batch: str | None = None
     batch_audience: str | None = None  # None: `batch` (both APIs live on one host)
+    batch_profile: str | None = None   # None: `batch` (the Profile API lives on the same host)
     clevertap: str | None = None       # a `{region}` in it is replaced by the destination's region
+
+
+# What the function building the destinations delivers: SQS messages (live changes, a few at a time)
+# or chunks of files (large periodic imports). A vendor with a route for each picks by it.
+Traffic = Literal["messages", "files"]
+MESSAGES: Traffic = "messages"
+FILES: Traffic = "files"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,7 @@ class VendorContext:
     """What destinations are built with, from the function's settings (usersync.wiring)."""
     endpoints: VendorEndpoints = field(default_factory=VendorEndpoints)
     secrets: SecretResolver = field(default_factory=SecretResolver)
+    traffic: Traffic | None = None  # None: not known (the command line's checks, the follow-up function)
 
 
 class VendorDestination:

@@ -1,0 +1,1 @@
+"""Batch.com Profile API (Customer Engagement Platform): profiles of a project, keyed by Custom ID."""
