@@ -11,7 +11,8 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from usersync.stores.erasures import CONFIRMED, ErasureReceipts
+from usersync.stores.erasures import ErasureReceipts
+from usersync_dev.cli.erasure import receipt_table
 from usersync_dev.local.files import demo_files
 from usersync_dev.local.sandbox import (
     AUDIENCE_APP, AUDIENCES, CLEVERTAP_ACCOUNT, PROFILE_PROJECT, LocalSandbox, example_messages,
@@ -64,14 +65,7 @@ def erase(sandbox: LocalSandbox, user_id: str, install_id: str) -> None:
                   f"CleverTap holds {sandbox.clevertap.profile(CLEVERTAP_ACCOUNT, user_id)}; "
                   f"audiences holding the install id: {left}")
     receipts = ErasureReceipts(sandbox.resources["StateTable"]["name"], sandbox.stack.client("dynamodb")).of(user_id)
-    table = Table(title=f"Erasure receipt of {user_id} (usersync erasure {user_id})")
-    for column in ("destination", "state", "requested (UTC)", "at (UTC)", "token or reason"):
-        table.add_column(column, overflow="fold")
-    for receipt in sorted(receipts, key=lambda r: r["destination"]):
-        detail = receipt.get("token") if receipt["state"] == CONFIRMED else f"{receipt['code']}: {receipt['reason']}"
-        table.add_row(receipt["destination"], receipt["state"], receipt["requested_at"][:19],
-                      receipt["at"][:19], detail or "-")
-    console.print(table)
+    console.print(receipt_table(receipts, title=f"Erasure receipt of {user_id} (usersync erasure {user_id})"))
 
 
 def follow_indexing(sandbox: LocalSandbox, max_runs: int = 10) -> list[dict[str, int]]:

@@ -85,19 +85,24 @@ def erasure(
     if as_json:
         console.print_json(json.dumps(found, default=str))
     else:
-        table = Table(title=f"Erasure of {user_id} ({target.description})", title_justify="left")
-        for column in ("destination", "state", "requested (UTC)", "at (UTC)", "token or reason"):
-            table.add_column(column, overflow="fold")
-        for receipt in sorted(found, key=lambda r: r["destination"]):
-            detail = receipt.get("token") if receipt["state"] == CONFIRMED else \
-                f"{receipt.get('code', '')}: {receipt.get('reason', '')}"
-            table.add_row(receipt["destination"], receipt["state"], _time(receipt.get("requested_at")),
-                          _time(receipt.get("at")), detail or "-")
-        console.print(table)
+        console.print(receipt_table(found, title=f"Erasure of {user_id} ({target.description})"))
     if not found:
         fail(f"no erasure receipt for {user_id!r} (not requested, still in progress, or expired)")
     if any(r["state"] != CONFIRMED for r in found):
         raise typer.Exit(1)
+
+
+def receipt_table(receipts: list[dict[str, Any]], title: str) -> Table:
+    """A person's receipts, one row per destination: confirmed with its token, or failed with why."""
+    table = Table(title=title, title_justify="left")
+    for column in ("destination", "state", "requested (UTC)", "at (UTC)", "token or reason"):
+        table.add_column(column, overflow="fold")
+    for receipt in sorted(receipts, key=lambda r: r["destination"]):
+        detail = receipt.get("token") if receipt["state"] == CONFIRMED else \
+            f"{receipt.get('code', '')}: {receipt.get('reason', '')}"
+        table.add_row(receipt["destination"], receipt["state"], _time(receipt.get("requested_at")),
+                      _time(receipt.get("at")), detail or "-")
+    return table
 
 
 def _time(stamp: Any) -> str:
