@@ -70,3 +70,38 @@ def test_reads_are_batched_past_100_keys(ledger):
                   delivery=receipt("batch_ios", "t"))
     progress = ledger.read(keys)
     assert len(progress) == 150 and sum(1 for p in progress.values() if p.accepted == {0}) == len(keys[::7])
+
+
+def test_concurrent_writes_are_each_atomic_as_in_dynamodb(ledger, sandbox):
+    """The ledger writes from several threads at once (the calls' writes overlap the next calls). In
+    DynamoDB each request is atomic; a local stack where a failing transaction put back the table as
+    it was before (moto's way) would lose the marks other threads wrote meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.exceptions import ClientError
+
+    client, table = sandbox.stack.client("dynamodb"), sandbox.resources["StateTable"]["name"]
+    client.put_item(TableName=table, Item={"pk": {"S": "held"}, "sk": {"S": "held"}})
+    for start in range(0, 1000, 25):  # a table of some size: copying it takes a while
+        client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {
+            "pk": {"S": f"filler-{i}"}, "sk": {"S": "filler"}}}} for i in range(start, start + 25)]})
+
+    def failing_transactions(n: int) -> None:
+        for _ in range(n):
+            try:
+                client.transact_write_items(TransactItems=[{"Put": {
+                    "TableName": table, "Item": {"pk": {"S": "held"}, "sk": {"S": "held"}},
+                    "ConditionExpression": "attribute_not_exists(pk)"}}])
+            except ClientError as error:
+                assert "TransactionCanceled" in str(error)
+
+    def marks(thread: int) -> None:
+        for position in range(15):
+            ledger.update(pending=[Entry(f"sqs:t{thread}", "clevertap", (position,))])
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        work = [pool.submit(failing_transactions, 20) for _ in range(2)] + [pool.submit(marks, t) for t in range(4)]
+        for future in work:
+            future.result()
+    progress = ledger.read([(f"sqs:t{t}", "clevertap") for t in range(4)])
+    assert all(p.pending == set(range(15)) for p in progress.values()), progress

@@ -534,9 +534,25 @@ class LocalAwsStack:
         return re.sub(r"\$\{([^}]+)\}", substitute, text)
 
 
+class _OneDynamoDBRequestAtATime:
+    """AWS applies each DynamoDB request atomically; moto's threaded server does not: a transaction
+    deep-copies the tables it touches and puts the copy back when it fails, undoing what other
+    requests wrote meanwhile (and the copy fails when another request writes during it). Here
+    DynamoDB requests run one at a time, the others as moto runs them."""
+
+    def __init__(self, app: Any):
+        self.app, self._lock = app, threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not (environ.get("HTTP_X_AMZ_TARGET") or "").startswith(iam.DynamoDBCheck.TARGET):
+            return self.app(environ, start_response)
+        with self._lock:
+            return list(self.app(environ, start_response))
+
+
 class _MotoServer:
     """moto's server app in a thread on 127.0.0.1, as moto's ThreadedMotoServer runs it, behind the
-    checks moto lacks for DynamoDB (usersync_dev.local.iam.DynamoDBCheck)."""
+    checks moto lacks for DynamoDB (usersync_dev.local.iam.DynamoDBCheck) and its requests made atomic."""
 
     def __init__(self, port: int, account_id: str, caller: Any):
         self._port, self._account_id, self._caller = port, account_id, caller
@@ -548,7 +564,8 @@ class _MotoServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        app = iam.DynamoDBCheck(DomainDispatcherApplication(create_backend_app), self._caller, self._account_id)
+        app = iam.DynamoDBCheck(_OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app)),
+                                self._caller, self._account_id)
         self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
