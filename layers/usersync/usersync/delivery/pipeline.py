@@ -8,7 +8,6 @@ hands follow-up calls back to the executor. No AWS here but the ledger port; the
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -144,17 +143,21 @@ class _DestinationRun:
         pacing = getattr(destination, "record_pacing", None)
         self.executor = Executor(destination, settings, throttle, deadline, options.clock, options.rng,
                                  options.ledger, options.checkpoints, throttles.bucket(pacing) if pacing else None)
-        self.settler = Settler(destination, options.ledger, options.checkpoints)
-        self._lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"{destination.name}-ledger")
+        self.settler = Settler(destination, options.ledger, options.checkpoints, self._writer)
 
     def run(self) -> _DestinationRun:
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=self.destination.name) as pool:
-            for wave in self.plan.waves:
-                pending = [[Call(parts) for parts in wave]]
-                while pending:
-                    calls = self.settler.admit(pending.pop(0))
-                    followups = list(pool.map(propagate_trace(self._call), calls))
-                    pending = follow_up_waves(followups, self.destination.batch_size) + pending
+        try:
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=self.destination.name) as pool:
+                for wave in self.plan.waves:
+                    pending = [[Call(parts) for parts in wave]]
+                    while pending:
+                        calls = self.settler.admit(pending.pop(0))
+                        followups = list(pool.map(propagate_trace(self._call), calls))
+                        pending = follow_up_waves(followups, self.destination.batch_size) + pending
+        finally:
+            self._writer.shutdown(wait=True)  # the run (and the claims' release after it) ends after its writes
+        self.settler.wait_for_writes()
         return self
 
     def _call(self, call: Call):
