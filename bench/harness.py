@@ -130,6 +130,7 @@ class ExternalLocalStack(Child):
                 env[_env_name(key[:-3]) + "_URL"] = value
             elif key.endswith("Name"):
                 env[_env_name(key[:-4])] = value
+        env["FAILED_RECORDS_BUCKET"] = env["INGEST_BUCKET"]  # as the template sets it: records too large for the DLQ
         return env
 
 

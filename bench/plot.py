@@ -136,9 +136,30 @@ def memory(result: dict) -> None:
     save(figure, "memory")
 
 
+def goals(result: dict) -> None:
+    """Each goal's figure as a share of its goal (1 = met; a "≤" goal is drawn as goal / measured)."""
+    rows = result["goals"]
+    figure, axes = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.4))
+    shares = [r["measured"] / r["goal"] if r["higher_is_better"] else r["goal"] / r["measured"] for r in rows][::-1]
+    names = [textwrap.fill(r["figure"].replace("`", ""), 48) for r in rows][::-1]
+    bars = axes.barh(names, shares, color=[OURS if share >= 1 else "#d62728" for share in shares])
+    for bar, row in zip(bars, rows[::-1]):
+        sign = "≥" if row["higher_is_better"] else "≤"
+        axes.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                  f" {row['measured']:g}{row['unit']} (goal {sign} {row['goal']:g}{row['unit']}, {row['date']})",
+                  va="center", fontsize=7)
+    axes.axvline(1, color=GOAL, linewidth=1.5, label="goal")
+    axes.set_xlim(0, max(max(shares), 1) * 1.7)
+    axes.set_xlabel("share of the goal (1 = met; red: missed)")
+    axes.tick_params(axis="y", labelsize=7)
+    axes.set_title("Issue J's goals: each figure against its same-run baseline", fontsize=10)
+    footer(figure, result)
+    save(figure, "goals")
+
+
 def main() -> None:
     for name, draw in (("cold_start", cold_start), ("http_calls", http_calls), ("throughput", throughput),
-                       ("parse_map", parse_map), ("memory", memory)):
+                       ("parse_map", parse_map), ("memory", memory), ("goals", goals)):
         result = load(name)
         if result is None:
             print(f"no bench/results/{name}.json: run bench/{name}.py first")

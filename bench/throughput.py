@@ -72,12 +72,13 @@ def run_scenario(handler, vendor: str, batch_size: int, concurrency: int, rounds
         return event_for([record(f"{prefix}-{n}", i) for i in range(per_invocation)])
 
     handler(invocation(0), LocalLambdaContext("usersync-deliver", timeout_s=900))  # warm: clients, pools
-    failed, elapsed, invocations = 0, 0.0, 0
+    failed, elapsed, cpu, invocations = 0, 0.0, 0.0, 0
     while invocations < 2 or elapsed < TARGET_SECONDS:
         event = invocation(invocations + 1)  # built outside the timed part: SQS does this work
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         answer = handler(event, LocalLambdaContext("usersync-deliver", timeout_s=900))
         elapsed += time.perf_counter() - started
+        cpu += time.process_time() - cpu_started  # this process's, every thread: the vendor and AWS are others
         failed += len(answer.get("batchItemFailures", []))
         invocations += 1
     records = per_invocation * invocations
@@ -86,12 +87,14 @@ def run_scenario(handler, vendor: str, batch_size: int, concurrency: int, rounds
         "vendor": vendor, "batch_size": batch_size, "concurrency": concurrency, "latency_ms": latency_ms,
         "records_per_invocation": per_invocation, "invocations": invocations, "records": records,
         "seconds": round(elapsed, 3), "records_per_s": round(achieved), "messages_handed_back": failed,
+        "cpu_us_per_record": round(cpu / records * 1e6, 1),
     }
     if ceiling:
         result.update(ceiling_per_s=round(ceiling), of_ceiling=round(achieved / ceiling, 3))
     label = f"{vendor:<9} batch {batch_size:>5} × {concurrency:>2} @ {latency_ms:>2} ms"
     print(f"{label}: {achieved:9,.0f} records/s" + (f" = {achieved / ceiling:.2f} × ceiling {ceiling:,.0f}"
-                                                    if ceiling else " (CPU bound)") + (f"  [{failed} handed back]" if failed else ""))
+                                                    if ceiling else " (CPU bound)")
+          + f", {result['cpu_us_per_record']:.0f} µs CPU a record" + (f"  [{failed} handed back]" if failed else ""))
     return result
 
 
