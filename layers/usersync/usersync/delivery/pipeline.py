@@ -20,7 +20,7 @@ from usersync.delivery.destination import Destination
 from usersync.delivery.execute import CallStat, Executor
 from usersync.delivery.ledger import EVERY, NO_PROGRESS, DeliveryLedger, Key, Progress
 from usersync.delivery.outcomes import Delivery
-from usersync.delivery.plan import Retry, has_increment, plan
+from usersync.delivery.plan import DestinationPlan, Retry, has_increment, plan
 from usersync.delivery.retries import SYSTEM_CLOCK, Clock, Deadline, SharedRandom
 from usersync.delivery.routing import route
 from usersync.delivery.settings import delivery_settings
@@ -136,7 +136,8 @@ class _DestinationRun:
     def __init__(self, destination: Destination, items: list[SourcedRecord], progress: dict[Key, Progress | None],
                  options: DeliveryOptions, deadline: Deadline, throttles: Throttles):
         self.destination = destination
-        self.plan = plan(destination, items, progress, coalescing=options.coalesce)
+        self.items, self.progress, self.coalescing = items, progress, options.coalesce
+        self.plan = DestinationPlan(destination.name)  # made by `run`
         settings = delivery_settings(destination)
         self.concurrency = settings.concurrency
         throttle = throttles.get(destination.name, settings.concurrency, settings.rate_per_s)
@@ -147,6 +148,8 @@ class _DestinationRun:
         self.settler = Settler(destination, options.ledger, options.checkpoints, self._writer)
 
     def run(self) -> _DestinationRun:
+        # Planned in this destination's thread: its first call does not wait for the others' mapping.
+        self.plan = plan(self.destination, self.items, self.progress, coalescing=self.coalescing)
         try:
             with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=self.destination.name) as pool:
                 for wave in self.plan.waves:
