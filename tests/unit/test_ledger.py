@@ -147,3 +147,29 @@ def test_a_failed_accepted_write_fails_the_run():
     ledger, dest = SlowLedger(fail=True), FakeDestination("a", batch_size=2)
     with pytest.raises(RuntimeError, match="DynamoDB is down"):
         run([user(f"u{i}") for i in range(4)], dest, ledger)
+
+
+def test_a_worker_sends_its_next_call_while_the_last_ones_ledger_write_lands():
+    """An accepted call's ledger write does not hold the worker (a write takes a fifth of a 50 ms
+    call against DynamoDB): with one call in flight at a time, the second call leaves before the
+    first call's write has landed. The run still ends with every write landed."""
+    import threading
+
+    second_call_sent = threading.Event()
+
+    class WaitsForTheSecondCall(InMemoryLedger):
+        def accept(self, accepted, **changes):
+            if not second_call_sent.wait(timeout=5):
+                raise AssertionError("the worker waited for this write before sending its next call")
+            super().accept(accepted, **changes)
+
+    class SignalsItsCalls(FakeDestination):
+        def send(self, payloads):
+            if self.calls:
+                second_call_sent.set()
+            return super().send(payloads)
+
+    ledger, dest = WaitsForTheSecondCall(), SignalsItsCalls("a", batch_size=1, concurrency=1)
+    report = run([user("u0"), user("u1")], dest, ledger)
+    assert report.delivered == {"a": 2} and len(dest.calls) == 2
+    assert ledger.read([("sqs:m1", "a")])[("sqs:m1", "a")].accepted == {0, 1}
