@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,18 +84,22 @@ def deliver(items: Iterable[SourcedRecord | Unparsable], destinations: Mapping[s
     report.routed = {name: [item.source for item in batch] for name, batch in routed.items()}
     deadline = options.deadline or Deadline.unlimited(options.clock)
     throttles = options.throttles or Throttles(options.clock)
-    progress, claimed = _consult_ledger(routed, unroutable, options, deadline)
-    try:
-        report.failed.extend(_not_yet_reported(unroutable, progress, report))
-        if routed:
-            runs = [_DestinationRun(destinations[name], batch, progress, options, deadline, throttles)
-                    for name, batch in routed.items()]
-            with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="destination") as pool:
-                for run in pool.map(propagate_trace(_DestinationRun.run), runs):
-                    run.into(report)
-    finally:
-        if claimed:
-            options.ledger.release(claimed, options.owner)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") as reader:
+        # The ledger's answer (claims, then progress) comes while the destinations map their records.
+        consulted = reader.submit(propagate_trace(_consult_ledger), routed, unroutable, options, deadline)
+        try:
+            runs = [_DestinationRun(destinations[name], batch, lambda: consulted.result()[0], options, deadline,
+                                    throttles) for name, batch in routed.items()]
+            if runs:
+                with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="destination") as pool:
+                    runs = list(pool.map(propagate_trace(_DestinationRun.run), runs))
+            report.failed.extend(_not_yet_reported(unroutable, consulted.result()[0], report))
+            for run in runs:
+                run.into(report)
+        finally:
+            claimed = consulted.result()[1] if consulted.exception() is None else []
+            if claimed:
+                options.ledger.release(claimed, options.owner)
     return report
 
 
@@ -133,8 +137,9 @@ def _not_yet_reported(failures: list[FailedRecord], progress: dict[Key, Progress
 class _DestinationRun:
     """One destination's part of a run: its plan, executed wave by wave, each outcome settled."""
 
-    def __init__(self, destination: Destination, items: list[SourcedRecord], progress: dict[Key, Progress | None],
-                 options: DeliveryOptions, deadline: Deadline, throttles: Throttles):
+    def __init__(self, destination: Destination, items: list[SourcedRecord],
+                 progress: Callable[[], dict[Key, Progress | None]], options: DeliveryOptions, deadline: Deadline,
+                 throttles: Throttles):
         self.destination = destination
         self.items, self.progress, self.coalescing = items, progress, options.coalesce
         self.plan = DestinationPlan(destination.name)  # made by `run`

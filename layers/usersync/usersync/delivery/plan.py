@@ -3,7 +3,8 @@
 Pure: no I/O, no clock. In order:
 1. skip what an earlier attempt finished (the ledger: accepted, or reported to the failed-records
    queue); an increment an earlier attempt sent without an answer is reported, never resent;
-2. map each record alone (`prepare_steps`): a record the vendor cannot take fails alone, with its field;
+2. map each record alone (`prepare_steps`): a record the vendor cannot take fails alone, with its field
+   (mapped before 1., while the ledger answers: a retry maps what it then skips);
 3. coalesce each user's changes into as few payloads as apply the same (usersync.delivery.coalescing),
    every record keeping its identity; a payload carrying increments knows its sets without them, and a
    merged payload knows its records' own payloads, so settling can resend them without planning again;
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,28 +103,42 @@ def uncertain(item: SourcedRecord, destination: str, what: str) -> FailedRecord:
         "was not applied", retryable=True)
 
 
-def plan(destination: Destination, items: Sequence[SourcedRecord], progress: dict[tuple[str, str], Progress | None],
+def plan(destination: Destination, items: Sequence[SourcedRecord],
+         progress: Mapping[tuple[str, str], Progress | None] | Callable[[], Mapping[tuple[str, str], Progress | None]],
          *, coalescing: bool = True) -> DestinationPlan:
-    """The calls that deliver `items` to `destination`, given the ledger's `progress` per (unit, destination)."""
+    """The calls that deliver `items` to `destination`, given the ledger's `progress` per (unit, destination).
+    `progress` may be a function giving it: it is asked once every record is mapped, so the ledger's
+    answer (a DynamoDB round trip) arrives while they are (mapping is pure: the order does not matter)."""
     name = destination.name
     result = DestinationPlan(name)
-    todo = [item for item in items if _still_to_do(item, name, progress, result)]
+    mapped = [(item, _mapped(destination, item)) for item in items]
+    known = progress() if callable(progress) else progress
     parts: list[Part] = []
     prepared: list[tuple[SourcedRecord, list[Part]]] = []
-    for item in todo:
-        try:
-            prepared.append((item, _parts(destination, item.record, (item,))))
-        except RecordRejected as why:
-            result.failed.append(FailedRecord.rejected(item, name, why))
-        except Exception as error:  # noqa: BLE001 - one record's mapping bug must not sink the others
-            result.failed.append(FailedRecord(item.raw, item.source, name, FailureCode.INVALID_RECORD,
-                                              f"{name} cannot map this record: {type(error).__name__}: {error}"))
+    for item, outcome in mapped:
+        if not _still_to_do(item, name, known, result):
+            continue
+        if isinstance(outcome, FailedRecord):
+            result.failed.append(outcome)
+        else:
+            prepared.append((item, outcome))
     for group in (_coalesced(destination, prepared) if coalescing else [own for _, own in prepared]):
         parts.extend(group)
     plan_calls = getattr(destination, "plan_calls", None)
     result.waves = plan_calls(parts, destination.batch_size) if plan_calls else \
         generations(parts, destination.batch_size, getattr(destination, "call_limits", None))
     return result
+
+
+def _mapped(destination: Destination, item: SourcedRecord) -> list[Part] | FailedRecord:
+    """The record's parts, or why the destination cannot take it."""
+    try:
+        return _parts(destination, item.record, (item,))
+    except RecordRejected as why:
+        return FailedRecord.rejected(item, destination.name, why)
+    except Exception as error:  # noqa: BLE001 - one record's mapping bug must not sink the others
+        return FailedRecord(item.raw, item.source, destination.name, FailureCode.INVALID_RECORD,
+                            f"{destination.name} cannot map this record: {type(error).__name__}: {error}")
 
 
 def _still_to_do(item: SourcedRecord, name: str, progress: dict, result: DestinationPlan) -> bool:
