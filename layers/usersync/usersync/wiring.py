@@ -4,15 +4,23 @@ calls its builder once, at cold start, and keeps what it returns (pacing learnt 
 connection pools and cached config live as long as the Lambda instance).
 
 Every AWS client of a function, Powertools Parameters' included, comes from one boto3 session
-created by its builder, so all of them sign with the credentials the function had at cold start:
-its execution role's in Lambda and, locally, where several functions share one process, each its own
-(usersync_dev.local.sandbox)."""
+created by its builder, with its credentials resolved there and then, so all of them sign with the
+credentials the function had at cold start: its execution role's in Lambda and, locally, where
+several functions share one process, each its own (usersync_dev.local.sandbox).
+
+The clients themselves (and the Powertools providers around them) are made on first use and kept,
+one per service for the function's lifetime: a client costs 5 to 60 ms to make, and a function
+instance may never need some of them (the failed-records queue, the overflow bucket, Secrets
+Manager)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
 import boto3
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
-from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
 from usersync.config import DestinationsCache, load_config
 from usersync.delivery.checkpoints import Checkpoints
@@ -39,16 +47,69 @@ from usersync.work.follow_indexing import IndexingFollowUp
 from usersync.work.ingest_file import IDEMPOTENCY_SECONDS, FileIngest
 
 
+class _Lazy:
+    """Stands for what `make()` returns, made on the first use of one of its attributes and kept
+    (thread-safe: the delivery pipeline's workers may be the first to use it)."""
+
+    def __init__(self, make: Callable[[], Any]):
+        self._make, self._lock, self._made = make, threading.Lock(), None
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("_make", "_lock", "_made"):  # before __init__ (copy, pickle)
+            raise AttributeError(name)
+        made = self._made
+        if made is None:
+            with self._lock:
+                if self._made is None:
+                    self._made = self._make()
+                made = self._made
+        return getattr(made, name)
+
+
+class _Aws:
+    """A function's boto3 session, created at cold start with the credentials then in the
+    environment, and its clients: `client(service)` stands for the one client of `service`, made
+    the first time it is used."""
+
+    def __init__(self):
+        self.session = boto3.session.Session()
+        self.session.get_credentials()  # resolved now and kept by the session for every client
+        self._lock = threading.Lock()  # a boto3 session is not thread-safe
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        return _Lazy(lambda: self.made(service))
+
+    def made(self, service: str) -> Any:
+        """The client of `service`, made now if it was not yet."""
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self.session.client(service)
+            return self._clients[service]
+
+
+def _ssm_provider(aws: _Aws) -> Any:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    return SSMProvider(boto3_client=aws.made("ssm"))
+
+
+def _secrets_provider(aws: _Aws) -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=aws.made("secretsmanager"))
+
+
 class _Function:
     """One function's AWS session, its Powertools providers and its vendors' context (which says
     what the function delivers: a vendor with a route for each kind of traffic picks by it)."""
 
     def __init__(self, settings: FunctionSettings, traffic: Traffic | None = None):
         self.settings = settings
-        self.aws = boto3.session.Session()
-        self.ssm = SSMProvider(boto3_session=self.aws)
+        self.aws = _Aws()
+        self.ssm = _Lazy(lambda: _ssm_provider(self.aws))
         self.vendors: VendorContext = settings.vendor_context(
-            ssm=self.ssm, secrets_manager=SecretsProvider(boto3_session=self.aws), traffic=traffic)
+            ssm=self.ssm, secrets_manager=_Lazy(lambda: _secrets_provider(self.aws)), traffic=traffic)
 
     def destinations(self) -> DestinationsCache:
         settings = self.settings
@@ -74,12 +135,6 @@ def _reports(settings: IngestSettings, jobs: JobStore, objects: ObjectStore) -> 
                       failed_records_queue=settings.failed_records_queue_url)
 
 
-def _failed_records(settings: FunctionSettings, failed: FailedRecordSettings, s3=None) -> FailedRecordQueue:
-    """The failed-records queue, and where a record too large for its envelope goes (the ingest bucket)."""
-    return FailedRecordQueue(settings.failed_records_queue_url, overflow=RecordOverflow(
-        failed.failed_records_bucket, failed.failed_records_prefix, client=s3))
-
-
 def deliver(settings: DeliverSettings | None = None) -> Sync:
     """DeliverFunction: WorkQueue messages -> vendors, tokens, ledger, failed records."""
     settings = settings or DeliverSettings.from_environment()
@@ -102,10 +157,13 @@ def deliver_chunk(settings: DeliverChunkSettings | None = None) -> ChunkRunner:
 def ingest_file(settings: IngestFileSettings | None = None) -> FileIngest:
     """IngestFileFunction: S3 notifications -> a job per object version -> chunk jobs."""
     settings = settings or IngestFileSettings.from_environment()
-    aws = boto3.session.Session()
+    aws = _Aws()
     dynamodb = aws.client("dynamodb")
     jobs, objects = JobStore(settings.state_table, client=dynamodb), ObjectStore(aws.client("s3"))
-    idempotency = (DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
+    # Made on first use too: Powertools' persistence layer uses its client as soon as it is made.
+    persistence = _Lazy(lambda: DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
+                                                         boto3_client=aws.made("dynamodb")))
+    idempotency = (persistence,
                    IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS, raise_on_no_idempotency_key=True))
     return FileIngest(settings, objects, jobs, ChunkQueue(settings.chunk_queue_url, client=aws.client("sqs")),
                       _reports(settings, jobs, objects), idempotency)
