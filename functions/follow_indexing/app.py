@@ -13,3 +13,4 @@ follow_up = wiring.follow_indexing()
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     return follow_up.run().summary()
+
