@@ -1,5 +1,7 @@
 """Deliver function: SQS batch of change messages -> vendors, with a partial batch response."""
 
+import gc
+
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from usersync import wiring
@@ -17,3 +19,5 @@ def handler(event: dict, context: LambdaContext) -> dict:
     # Every message is answered, even when all must be retried: SQS then retries each on its own.
     return partial_batch_response(event, outcome.check)
 
+
+gc.freeze()  # what the cold start made lives as long as the instance: the cyclic GC never scans it again

@@ -1,5 +1,7 @@
 """Chunk function: one chunk job (a run of rows of a file) -> vendors, retried on its own."""
 
+import gc
+
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from usersync import wiring
@@ -19,3 +21,5 @@ def run_chunk(message: SqsMessage, lambda_context: LambdaContext | None = None) 
 def handler(event: dict, context: LambdaContext) -> dict:
     return partial_batch_response(event, lambda message: run_chunk(message, context))
 
+
+gc.freeze()  # what the cold start made lives as long as the instance: the cyclic GC never scans it again

@@ -1,5 +1,7 @@
 """File function: S3 notifications (via SQS) -> one job per object version -> chunk jobs."""
 
+import gc
+
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from usersync import wiring
@@ -23,3 +25,5 @@ def handler(event: dict, context: LambdaContext) -> dict:
         return {"ingested": ingest.ingest_notification(event)}
     return partial_batch_response(event, ingest_record)
 
+
+gc.freeze()  # what the cold start made lives as long as the instance: the cyclic GC never scans it again
