@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from usersync.ingest.planning import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_ROWS_PER_CHUNK
@@ -21,6 +20,9 @@ from usersync.secrets import SecretResolver
 from usersync.stores.erasures import DEFAULT_KEEP_DAYS
 from usersync.vendors.base import Traffic, VendorContext, VendorEndpoints
 from usersync.work.deliver_chunk import DEFAULT_MAX_RECEIVES
+
+if TYPE_CHECKING:  # Powertools Parameters is imported where a provider is made (usersync.wiring)
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
 
 class EnvironmentSettings(BaseModel):
