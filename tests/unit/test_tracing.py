@@ -58,6 +58,55 @@ def test_with_active_tracing_the_handlers_are_traced_by_powertools():
     assert set(found["tracers"].values()) == {"aws_lambda_powertools.tracing.tracer"}
 
 
+# With tracing on, in Lambda (LAMBDA_TASK_ROOT, a sampled trace header): the subsegments that the
+# pipeline's worker threads open nest under the caller's; the X-Ray emitter is replaced by a capture.
+TRACED = """
+import json
+from concurrent.futures import ThreadPoolExecutor
+from aws_xray_sdk.core import xray_recorder
+from usersync.observability import propagate_trace, subsegment, tracer
+
+sent = []
+
+class Capture:
+    def send_entity(self, entity):
+        sent.append(json.loads(entity.serialize()))
+
+    def set_daemon_address(self, address):
+        pass
+
+xray_recorder.configure(emitter=Capture())
+
+def send(name):
+    with subsegment(f"## {name} send") as segment:
+        segment.put_annotation("destination", name)
+
+with subsegment("## batch"):
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(propagate_trace(send), ["a", "b"]))
+print(json.dumps({"disabled": tracer.disabled, "sent": sent}))
+"""
+
+
+def test_with_active_tracing_the_worker_threads_subsegments_nest_under_the_callers():
+    env = {name: value for name, value in os.environ.items() if name != "POWERTOOLS_TRACE_DISABLED"}
+    env.update({
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "layers" / "usersync"), env.get("PYTHONPATH", "")]),
+        "TRACING": "Active", "LAMBDA_TASK_ROOT": "/var/task", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+        "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+    })
+    result = subprocess.run([sys.executable, "-c", TRACED], capture_output=True, text=True, timeout=120, env=env,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["disabled"] is False
+    by_name = {entity["name"]: entity for entity in found["sent"]}
+    assert sorted(by_name) == ["## a send", "## b send", "## batch"]
+    for name in ("a", "b"):
+        assert by_name[f"## {name} send"]["parent_id"] == by_name["## batch"]["id"]
+        assert by_name[f"## {name} send"]["annotations"] == {"destination": name}
+
+
 def test_the_untraced_stand_in_does_what_the_handlers_and_pipeline_ask_of_a_tracer():
     from usersync.observability import TRACING, propagate_trace, subsegment, tracer
 
