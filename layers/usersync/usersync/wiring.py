@@ -26,11 +26,11 @@ from usersync.settings import (
     DeliverChunkSettings, DeliverSettings, FailedRecordSettings, FollowIndexingSettings, FunctionSettings,
     IngestFileSettings, IngestSettings,
 )
-from usersync.vendors.base import FILES, MESSAGES, Traffic, VendorContext
 
 # Each builder imports what its function alone needs: a cold start loads no other function's code.
 if TYPE_CHECKING:
     from usersync.config import DestinationsCache
+    from usersync.vendors.base import Traffic, VendorContext
     from usersync.delivery.service import DeliveryService
     from usersync.ingest.reports import JobReports
     from usersync.stores.jobs import JobStore
@@ -143,6 +143,7 @@ def _reports(settings: IngestSettings, jobs: JobStore, objects: ObjectStore) -> 
 def deliver(settings: DeliverSettings | None = None) -> Sync:
     """DeliverFunction: WorkQueue messages -> vendors, tokens, ledger, failed records."""
     from usersync.replays import ReplayCheck
+    from usersync.vendors.base import MESSAGES
     from usersync.work.deliver import Sync
 
     settings = settings or DeliverSettings.from_environment()
@@ -156,6 +157,7 @@ def deliver_chunk(settings: DeliverChunkSettings | None = None) -> ChunkRunner:
     """DeliverChunkFunction: one chunk job -> vendors; the last chunk of a file writes its report."""
     from usersync.stores.jobs import JobStore
     from usersync.stores.objects import ObjectStore
+    from usersync.vendors.base import FILES
     from usersync.work.deliver_chunk import ChunkRunner
 
     settings = settings or DeliverChunkSettings.from_environment()
