@@ -30,11 +30,11 @@ from usersync.settings import (
 # Each builder imports what its function alone needs: a cold start loads no other function's code.
 if TYPE_CHECKING:
     from usersync.config import DestinationsCache
-    from usersync.vendors.base import Traffic, VendorContext
     from usersync.delivery.service import DeliveryService
     from usersync.ingest.reports import JobReports
     from usersync.stores.jobs import JobStore
     from usersync.stores.objects import ObjectStore
+    from usersync.vendors.base import Traffic, VendorContext
     from usersync.work.deliver import Sync
     from usersync.work.deliver_chunk import ChunkRunner
     from usersync.work.follow_indexing import IndexingFollowUp
