@@ -1,13 +1,13 @@
 """Deliver function: SQS batch of change messages -> vendors, with a partial batch response."""
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+import gc
+
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from usersync import wiring
 from usersync.observability import logger, metrics, tracer
+from usersync.work.partial_batch import partial_batch_response
 
-# Keep the poller busy when a whole batch fails: SQS retries each message on its own.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 sync = wiring.deliver()
 
 
@@ -16,4 +16,8 @@ sync = wiring.deliver()
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     outcome = sync.deliver_messages(event["Records"], context)
-    return process_partial_response(event=event, record_handler=outcome.check, processor=processor, context=context)
+    # Every message is answered, even when all must be retried: SQS then retries each on its own.
+    return partial_batch_response(event, outcome.check)
+
+
+gc.freeze()  # what the cold start made lives as long as the instance: the cyclic GC never scans it again

@@ -7,7 +7,8 @@ start) with that role's credentials in the environment, so the clients its wirin
 the function, and moto refuses what template.yaml does not grant it (usersync_dev.local.iam). The
 sandbox's own calls (creating resources, publishing, reading queues and tables) are the stack's
 administrator's. Anything a function builds later from the environment gets the dummy credentials
-the process keeps, which moto refuses: every AWS client must be made at cold start.
+the process keeps, which moto refuses: every AWS client must take its credentials at cold start
+(usersync.wiring resolves its session's then; a client it makes later signs with them).
 
 A live sandbox (`live=True`, `usersync run --live`) starts no simulator and points at none: the
 functions reach the vendors the config names, at their real base URLs unless the user's own

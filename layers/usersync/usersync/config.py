@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Union
+from typing import TYPE_CHECKING, Annotated, Union
 
-from aws_lambda_powertools.utilities.parameters import SSMProvider
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from usersync.delivery.destination import Destination
@@ -21,6 +20,9 @@ from usersync.vendors.batch.destination import BatchSettings
 from usersync.vendors.batch_audience.destination import BatchAudienceSettings
 from usersync.vendors.batch_profile.destination import BatchProfileSettings
 from usersync.vendors.clevertap.destination import CleverTapSettings
+
+if TYPE_CHECKING:  # Powertools Parameters is imported where a provider is made (usersync.wiring)
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 DestinationSettings = Annotated[Union[BatchSettings, BatchAudienceSettings, BatchProfileSettings, CleverTapSettings],
                                 Field(discriminator="type")]

@@ -1,14 +1,46 @@
-"""Logger, metrics and tracer, created once and imported everywhere (Powertools)."""
+"""Logger, metrics and tracer, created once and imported everywhere (Powertools).
+
+Tracing is opt-in (template parameter `Tracing`, which the functions see as TRACING): with it
+`Active`, `tracer` is Powertools' Tracer, which itself heeds POWERTOOLS_TRACE_DISABLED; otherwise
+it is a stand-in that does nothing, and the X-Ray SDK (about 0.1 s of imports) is never imported."""
 
 import logging
+import os
+from contextlib import nullcontext
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 from usersync.secrets import RedactingFilter
 
+TRACING = os.environ.get("TRACING", "").strip().lower() == "active"
+
+
+class _Untraced:
+    """What stands for Powertools' Tracer when tracing is off: its decorators return the function
+    unchanged, and a subsegment records nothing."""
+
+    disabled = True
+
+    def capture_lambda_handler(self, lambda_handler=None, **_options):
+        return lambda_handler if lambda_handler is not None else (lambda handler: handler)
+
+    capture_method = capture_lambda_handler
+
+    def put_annotation(self, key, value) -> None:
+        pass
+
+    def put_metadata(self, key, value, namespace=None) -> None:
+        pass
+
+
 logger = Logger(service="usersync")
 metrics = Metrics(namespace="Usersync", service="usersync")
-tracer = Tracer(service="usersync")
+if TRACING:
+    from aws_lambda_powertools import Tracer
+
+    tracer = Tracer(service="usersync")
+else:
+    tracer = _Untraced()
 
 _redacting = RedactingFilter()
 logger.addFilter(_redacting)
@@ -35,6 +67,14 @@ class _DropRequestsAndResponses(logging.Filter):
 _dropping = _DropRequestsAndResponses()
 for name in ("botocore.endpoint", "botocore.parsers"):  # the loggers that write those lines
     logging.getLogger(name).addFilter(_dropping)
+
+
+def subsegment(name: str):
+    """A context manager around an X-Ray subsegment named `name`, nested under the current one
+    (`with subsegment(...) as s: s.put_annotation(...)`); records nothing when tracing is off."""
+    if tracer.disabled:
+        return nullcontext(_Untraced())
+    return tracer.provider.in_subsegment(name)
 
 
 def propagate_trace(fn):

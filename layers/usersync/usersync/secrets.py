@@ -12,8 +12,10 @@ import logging
 import re
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+if TYPE_CHECKING:  # imported when a provider is first needed: most functions are given theirs
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
 REDACTED = "***"
 # A secret this long is redacted wherever it appears. A shorter one only where it stands whole
@@ -100,10 +102,14 @@ class SecretResolver:
     def resolve(self, ref: str, *, what: str) -> Secret:
         """The secret `ref` points at. `what` names it in errors (never the value)."""
         if ref.startswith("ssm:"):
-            self._ssm = self._ssm or SSMProvider()
+            if self._ssm is None:
+                from aws_lambda_powertools.utilities.parameters import SSMProvider
+                self._ssm = SSMProvider()
             return Secret(self._ssm.get(ref[4:], decrypt=True, max_age=self.max_age_s))
         if ref.startswith("secretsmanager:"):
-            self._secrets_manager = self._secrets_manager or SecretsProvider()
+            if self._secrets_manager is None:
+                from aws_lambda_powertools.utilities.parameters import SecretsProvider
+                self._secrets_manager = SecretsProvider()
             name, _, key = ref[len("secretsmanager:"):].partition("#")
             if key:
                 document = self._secrets_manager.get(name, transform="json", max_age=self.max_age_s)

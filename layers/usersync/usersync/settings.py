@@ -1,16 +1,17 @@
 """Each function's settings, parsed once at cold start from its environment into a pydantic model,
 so a misconfigured function fails at start with a message naming every variable at fault.
-The only place usersync reads the environment; usersync.wiring builds the functions from these."""
+The only place usersync reads the environment (but for TRACING, which usersync.observability reads
+before any handler is decorated); usersync.wiring builds the functions from these."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from usersync.ingest.chunk_jobs import DEFAULT_MAX_RECEIVES
 from usersync.ingest.planning import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_ROWS_PER_CHUNK
 from usersync.limits import (
     DEFAULT_MAX_ATTRIBUTES_PER_RECORD, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_INFLATION_RATIO, DEFAULT_MAX_NESTING_DEPTH,
@@ -19,8 +20,11 @@ from usersync.limits import (
 from usersync.replays import DEFAULT_KEY_PARAMETER
 from usersync.secrets import SecretResolver
 from usersync.stores.erasures import DEFAULT_KEEP_DAYS
-from usersync.vendors.base import Traffic, VendorContext, VendorEndpoints
-from usersync.work.deliver_chunk import DEFAULT_MAX_RECEIVES
+
+if TYPE_CHECKING:  # Powertools Parameters and the vendors' code are imported when a function asks for them
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+
+    from usersync.vendors.base import Traffic, VendorContext
 
 
 class EnvironmentSettings(BaseModel):
@@ -65,6 +69,8 @@ class VendorAccessSettings(EnvironmentSettings):
                        traffic: Traffic | None = None) -> VendorContext:
         """`ssm`, `secrets_manager`: the function's own Powertools providers (usersync.wiring);
         `traffic`: what the function delivers (messages or files), when it delivers."""
+        from usersync.vendors.base import VendorContext, VendorEndpoints
+
         endpoints = VendorEndpoints(batch=self.batch_api_url, batch_audience=self.batch_audience_api_url,
                                     batch_profile=self.batch_profile_api_url, clevertap=self.clevertap_api_url)
         secrets = SecretResolver(max_age_s=self.parameters_max_age_s, in_lambda=self.in_lambda,

@@ -26,7 +26,7 @@ from usersync.delivery.plan import Part, has_increment
 from usersync.delivery.retries import Backoff, Clock, Deadline, may_have_applied
 from usersync.delivery.settings import DeliverySettings
 from usersync.delivery.throttle import Throttle, TokenBucket
-from usersync.observability import logger, tracer
+from usersync.observability import logger, subsegment
 from usersync.records import SourcedRecord
 
 
@@ -101,9 +101,9 @@ class Executor:
                 marked.append(True)
             started = self.clock.now()
             try:
-                with tracer.provider.in_subsegment(f"## {self.name} send") as subsegment:
-                    subsegment.put_annotation("destination", self.name)
-                    subsegment.put_metadata("records", len(parts), "usersync")
+                with subsegment(f"## {self.name} send") as segment:
+                    segment.put_annotation("destination", self.name)
+                    segment.put_metadata("records", len(parts), "usersync")
                     result = self.destination.send(payloads)
             except VendorRejected as rejection:
                 self._stat(CallOutcome.REJECTED, parts, started)

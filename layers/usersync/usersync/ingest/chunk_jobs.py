@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from usersync.stores.jobs import JobRef
 
+DEFAULT_MAX_RECEIVES = 5  # ChunkQueue's maxReceiveCount (template.yaml): a chunk job's attempts
+
 
 class ChunkJob(BaseModel):
     """The chunk queue's message: where the chunk's bytes are and how to read them."""

@@ -31,7 +31,8 @@ class SyncOutcome:
     retry_message_ids: set[str]
 
     def check(self, record: Any) -> None:
-        """Powertools BatchProcessor record handler: fail exactly the messages to retry."""
+        """The record handler of the partial batch response (usersync.work.partial_batch): fail exactly
+        the messages to retry."""
         if record.message_id in self.retry_message_ids:
             reasons = {r.reason for r in self.report.retries if r.item.source.message_id == record.message_id}
             raise DeliveryDeferred("; ".join(sorted(reasons))[:500])

@@ -21,7 +21,7 @@ from usersync.delivery.plan import Retry
 from usersync.delivery.routing import targets
 from usersync.delivery.service import DeliveryService
 from usersync.failures import FailedRecord, FailureCode
-from usersync.ingest.chunk_jobs import ChunkJob
+from usersync.ingest.chunk_jobs import DEFAULT_MAX_RECEIVES, ChunkJob
 from usersync.ingest.reports import JobReports
 from usersync.limits import DEFAULT_LIMITS, InputLimits
 from usersync.observability import logger
@@ -29,8 +29,6 @@ from usersync.parsing.files import FileRejected, chunk_records
 from usersync.records import Source, SourcedRecord, Unparsable
 from usersync.stores.jobs import DONE, FAILED, ROWS, ChunkMark, JobStore, counters
 from usersync.stores.objects import ObjectGone, ObjectStore
-
-DEFAULT_MAX_RECEIVES = 5  # ChunkQueue's maxReceiveCount (template.yaml)
 
 
 class ChunkDeferred(Exception):
