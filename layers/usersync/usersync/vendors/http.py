@@ -68,3 +68,8 @@ def short(body: Any) -> str:
     """A body, cut and redacted, for a message."""
     text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
     return redact(text[:MAX_ERROR_CHARS])
+
+
+def json_body(body: Any) -> bytes:
+    """A request's JSON body, as bytes."""
+    return json.dumps(body, allow_nan=False).encode("utf-8")
