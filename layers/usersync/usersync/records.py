@@ -359,7 +359,17 @@ def _check_fields(raw: dict[str, Any]) -> None:
 
 
 def parse_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record:
-    """A decoded JSON object -> UserChange, AudienceChange or UserDeletion; InvalidRecord names the field."""
+    """A decoded JSON object -> UserChange, AudienceChange or UserDeletion; InvalidRecord names the field.
+
+    The common well-formed shapes take a fast path (`fast_record`); anything it is not sure of, valid
+    or not, takes the diagnostic one (`diagnose_record`), which alone says what is wrong. Both give
+    the same record: tests/unit/test_record_fast_path.py checks it on generated records."""
+    record = fast_record(raw, limits)
+    return diagnose_record(raw, limits) if record is None else record
+
+
+def diagnose_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record:
+    """parse_record's diagnostic path: pydantic's validation, every error named with its field."""
     if isinstance(raw, JsonFlaw):
         raise InvalidRecord(raw.reason)
     if not isinstance(raw, dict):
@@ -390,6 +400,142 @@ def parse_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record:
             message = "delete must be true (this record erases the person); leave it out for a change"
         more = len(exc.errors()) - 1
         raise InvalidRecord(message + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""), loc) from None
+
+
+# --- the fast path ------------------------------------------------------------------------
+# For the common well-formed records: the checks of the diagnostic path, by hand, without pydantic;
+# the same frozen models, built as pydantic builds them. It returns None, never raises, on anything
+# it is not sure of (an error to name, an unusual value, text that is not plainly printable): the
+# diagnostic path then decides, and says why.
+
+_SET_TRUE, _SET_FALSE = SetValue(True), SetValue(False)
+_CHANGE_FIELDS = frozenset(("user_id", "attributes", "overwrite", "destinations"))
+_AUDIENCE_FIELDS = frozenset(("audience", "install_id", "action", "tags", "attributes", "destinations"))
+_DELETION_FIELDS = frozenset(("user_id", "delete", "install_ids", "destinations"))
+_ACTIONS = frozenset(("add", "remove"))
+_EDIT_KEYS = (frozenset(("$add",)), frozenset(("$remove",)), frozenset(("$add", "$remove")))
+
+
+def _fast_strings(raw: Any) -> tuple[str, ...] | None:
+    """A list of printable strings as a tuple (None: anything else)."""
+    if type(raw) is not list:
+        return None
+    for value in raw:
+        if type(value) is not str or not value.isprintable():
+            return None
+    return tuple(raw)
+
+
+def _fast_operation(raw: Any) -> Operation | None:
+    kind = type(raw)
+    if kind is str:
+        return SetValue(raw) if raw.isprintable() else None
+    if kind is int:
+        return SetValue(raw) if INT_MIN <= raw <= INT_MAX else None
+    if kind is float:
+        return SetValue(raw) if raw - raw == 0.0 else None  # finite: inf - inf and nan - nan are nan
+    if kind is bool:
+        return _SET_TRUE if raw else _SET_FALSE
+    if raw is None:
+        return REMOVE
+    if kind is list:
+        values = _fast_strings(raw)
+        return None if values is None else ReplaceTags(values)
+    if kind is dict and raw:
+        try:
+            if len(raw) == 1:
+                if "$date" in raw:
+                    return parse_date(raw["$date"])
+                if "$url" in raw:
+                    return parse_url(raw["$url"])
+                if "$incr" in raw:
+                    return Increment(_number(raw["$incr"], "$incr"))
+                if "$decr" in raw:
+                    return Increment(_number(raw["$decr"], "$decr"), decrement=True)
+        except InvalidValue:
+            return None
+        if raw.keys() in _EDIT_KEYS:
+            add = _fast_strings(raw.get("$add", []))
+            remove = _fast_strings(raw.get("$remove", []))
+            return None if add is None or remove is None else EditTags(add, remove)
+    return None
+
+
+def _fast_operations(raw: Any, limits: InputLimits) -> dict[str, Operation] | None:
+    if type(raw) is not dict or len(raw) > limits.max_attributes_per_record:
+        return None
+    ops = {}
+    operation = _fast_operation
+    for name, value in raw.items():
+        op = operation(value)
+        if op is None or not name or not name.isprintable():
+            return None
+        ops[name] = op
+    return ops
+
+
+def _fast_id(raw: dict[str, Any], key: str) -> bool:
+    value = raw.get(key)
+    return type(value) is str and value != "" and value.isprintable()
+
+
+def _fast_destinations(raw: dict[str, Any]) -> tuple[str, ...] | None | bool:
+    """The destinations (None if absent); False if not plainly valid."""
+    if "destinations" not in raw:
+        return None
+    values = _fast_strings(raw["destinations"])
+    return values if values else False
+
+
+def _built(model: type[BaseModel], values: dict[str, Any], given: set[str]) -> Any:
+    """The model as model_validate builds it: its fields in their order, those given marked set."""
+    record = model.__new__(model)
+    _set = object.__setattr__
+    _set(record, "__dict__", values)
+    _set(record, "__pydantic_fields_set__", given)
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
+    return record
+
+
+def fast_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record | None:
+    """The record of a common well-formed shape, as the diagnostic path would make it; None when
+    unsure (the diagnostic path decides)."""
+    if type(raw) is not dict:
+        return None
+    keys = raw.keys()
+    if "user_id" in raw:
+        if "delete" in raw:
+            if not (keys <= _DELETION_FIELDS and raw["delete"] is True and _fast_id(raw, "user_id")):
+                return None
+            destinations = _fast_destinations(raw)
+            ids = _fast_strings(raw.get("install_ids", []))
+            if destinations is False or ids is None or len(ids) > MAX_INSTALL_IDS or "" in ids:
+                return None
+            return _built(UserDeletion, {"kind": "deletion", "user_id": raw["user_id"], "delete": True,
+                                         "install_ids": ids, "destinations": destinations}, set(keys))
+        if not (keys <= _CHANGE_FIELDS and _fast_id(raw, "user_id")):
+            return None
+        destinations = _fast_destinations(raw)
+        attributes = _fast_operations(raw.get("attributes", {}), limits)
+        overwrite = raw.get("overwrite", False)
+        if destinations is False or attributes is None or type(overwrite) is not bool:
+            return None
+        return _built(UserChange, {"destinations": destinations, "attributes": attributes, "kind": "user",
+                                   "user_id": raw["user_id"], "overwrite": overwrite}, set(keys))
+    if "audience" in raw:
+        if not (keys <= _AUDIENCE_FIELDS and _fast_id(raw, "audience") and _fast_id(raw, "install_id")
+                and type(raw.get("action")) is str and raw["action"] in _ACTIONS):
+            return None
+        destinations = _fast_destinations(raw)
+        attributes = _fast_operations(raw.get("attributes", {}), limits)
+        tags = _fast_strings(raw.get("tags", []))
+        if destinations is False or attributes is None or tags is None:
+            return None
+        return _built(AudienceChange, {"destinations": destinations, "attributes": attributes, "kind": "audience",
+                                       "audience": raw["audience"], "install_id": raw["install_id"],
+                                       "action": raw["action"], "tags": tags}, set(keys))
+    return None
 
 
 # --- where a record came from -----------------------------------------------------------
