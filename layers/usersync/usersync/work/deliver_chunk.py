@@ -29,6 +29,7 @@ from usersync.parsing.files import FileRejected, chunk_records
 from usersync.records import Source, SourcedRecord, Unparsable
 from usersync.stores.jobs import DONE, FAILED, ROWS, ChunkMark, JobStore, counters
 from usersync.stores.objects import ObjectGone, ObjectStore
+from usersync.work.collector import collector_paused
 
 DEFAULT_MAX_RECEIVES = 5  # ChunkQueue's maxReceiveCount (template.yaml)
 
@@ -81,9 +82,10 @@ class ChunkRunner:
         def source_at(line: int, ordinal: int) -> Source:
             return Source("s3", bucket=job.bucket, key=job.key, line=line, chunk=job.chunk_id, ordinal=ordinal)
 
-        items = list(chunk_records(text, job.kind, first_line=job.first_line, source_at=source_at, header=job.header,
-                                   limits=self.limits))
-        report = self.delivery.deliver(items, context)
+        with collector_paused():  # the chunk's records stay alive until it is done: nothing for it to find
+            items = list(chunk_records(text, job.kind, first_line=job.first_line, source_at=source_at,
+                                       header=job.header, limits=self.limits))
+            report = self.delivery.deliver(items, context)
         outcome.delivered, outcome.retry = report.delivered, {r.destination: r.reason for r in report.retries}
         logger.info("chunk delivered", extra={
             "chunk": job.chunk_id, "rows": len(items), "delivered": report.delivered,
