@@ -146,6 +146,10 @@ def check_text(text: str, what: str = "the value", *, name: bool = False) -> str
     raise InvalidValue(f"{what} holds the control character U+{ord(char):04X} {at} ({kind})")
 
 
+_UNIX_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UNIX_EPOCH = _UNIX_EPOCH_UTC.replace(tzinfo=None)
+
+
 def _epoch(seconds: int) -> int:
     if EPOCH_MIN <= seconds <= EPOCH_MAX:
         return seconds
@@ -172,10 +176,11 @@ def parse_date(raw: Any) -> SetDate:
             parsed = datetime.fromisoformat(raw.strip())
         except ValueError:
             raise InvalidValue(f"$date {shown(raw)} is not an ISO-8601 date (e.g. 2016-01-10T10:00:00)") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+        # = int(parsed.timestamp()), naive read as UTC: the same subtraction, without timestamp()'s
+        # tzinfo calls (several times the cost of the rest)
+        seconds = (parsed - (_UNIX_EPOCH if parsed.tzinfo is None else _UNIX_EPOCH_UTC)).total_seconds()
         try:
-            return SetDate(_epoch(int(parsed.timestamp())))
+            return SetDate(_epoch(int(seconds)))
         except InvalidValue:  # an offset took it out of years 1 to 9999 (UTC)
             raise InvalidValue(f"$date {shown(raw)} is outside years 1 to 9999 once in UTC") from None
     raise InvalidValue("$date must be an ISO-8601 string or epoch seconds")
@@ -426,50 +431,71 @@ def _fast_strings(raw: Any) -> tuple[str, ...] | None:
     return tuple(raw)
 
 
-def _fast_operation(raw: Any) -> Operation | None:
-    kind = type(raw)
-    if kind is str:
-        return SetValue(raw) if raw.isprintable() else None
-    if kind is int:
-        return SetValue(raw) if INT_MIN <= raw <= INT_MAX else None
-    if kind is float:
-        return SetValue(raw) if raw - raw == 0.0 else None  # finite: inf - inf and nan - nan are nan
-    if kind is bool:
-        return _SET_TRUE if raw else _SET_FALSE
-    if raw is None:
-        return REMOVE
-    if kind is list:
-        values = _fast_strings(raw)
-        return None if values is None else ReplaceTags(values)
-    if kind is dict and raw:
-        try:
-            if len(raw) == 1:
-                if "$date" in raw:
-                    return parse_date(raw["$date"])
-                if "$url" in raw:
-                    return parse_url(raw["$url"])
-                if "$incr" in raw:
-                    return Increment(_number(raw["$incr"], "$incr"))
-                if "$decr" in raw:
-                    return Increment(_number(raw["$decr"], "$decr"), decrement=True)
-        except InvalidValue:
-            return None
-        if raw.keys() in _EDIT_KEYS:
-            add = _fast_strings(raw.get("$add", []))
-            remove = _fast_strings(raw.get("$remove", []))
-            return None if add is None or remove is None else EditTags(add, remove)
+def _fast_object(raw: dict[str, Any]) -> Operation | None:
+    """A `$` object of the record format (None: anything else, or an error to name)."""
+    if not raw:
+        return None
+    try:
+        if len(raw) == 1:
+            if "$date" in raw:
+                return parse_date(raw["$date"])
+            if "$url" in raw:
+                return parse_url(raw["$url"])
+            if "$incr" in raw:
+                return Increment(_number(raw["$incr"], "$incr"))
+            if "$decr" in raw:
+                return Increment(_number(raw["$decr"], "$decr"), decrement=True)
+    except InvalidValue:
+        return None
+    if raw.keys() in _EDIT_KEYS:
+        add = _fast_strings(raw.get("$add", []))
+        remove = _fast_strings(raw.get("$remove", []))
+        return None if add is None or remove is None else EditTags(add, remove)
     return None
 
 
+_new = object.__new__
+_set_value = SetValue.__dict__["value"].__set__  # the slot itself: SetValue(value) without __init__'s setattr
+
+
 def _fast_operations(raw: Any, limits: InputLimits) -> dict[str, Operation] | None:
+    """parse_operation for each attribute, inline for the usual values."""
     if type(raw) is not dict or len(raw) > limits.max_attributes_per_record:
         return None
-    ops = {}
-    operation = _fast_operation
+    ops: dict[str, Operation] = {}
     for name, value in raw.items():
-        op = operation(value)
-        if op is None or not name or not name.isprintable():
+        if not name or not name.isprintable():
             return None
+        kind = type(value)
+        if kind is str:
+            if not value.isprintable():
+                return None
+        elif kind is int:
+            if not INT_MIN <= value <= INT_MAX:
+                return None
+        elif kind is float:
+            if value - value != 0.0:  # inf - inf and nan - nan are nan: not finite
+                return None
+        elif kind is bool:
+            ops[name] = _SET_TRUE if value else _SET_FALSE
+            continue
+        elif value is None:
+            ops[name] = REMOVE
+            continue
+        else:
+            if kind is list:
+                values = _fast_strings(value)
+                op = None if values is None else ReplaceTags(values)
+            elif kind is dict:
+                op = _fast_object(value)
+            else:
+                return None
+            if op is None:
+                return None
+            ops[name] = op
+            continue
+        op = _new(SetValue)
+        _set_value(op, value)
         ops[name] = op
     return ops
 
@@ -489,13 +515,19 @@ def _fast_destinations(raw: dict[str, Any]) -> tuple[str, ...] | None | bool:
 
 def _built(model: type[BaseModel], values: dict[str, Any], given: set[str]) -> Any:
     """The model as model_validate builds it: its fields in their order, those given marked set."""
-    record = model.__new__(model)
-    _set = object.__setattr__
-    _set(record, "__dict__", values)
-    _set(record, "__pydantic_fields_set__", given)
-    _set(record, "__pydantic_extra__", None)
-    _set(record, "__pydantic_private__", None)
+    record = _new(model)
+    _set_dict(record, values)
+    _set_fields_set(record, given)
+    _set_extra(record, None)
+    _set_private(record, None)
     return record
+
+
+# BaseModel's slots, set as model_validate sets them (bypassing a frozen model's __setattr__)
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def fast_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record | None:
