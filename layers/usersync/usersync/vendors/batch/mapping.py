@@ -23,15 +23,15 @@ class KnownNames:
 
     def __init__(self, pattern: re.Pattern[str], limit: int = 4096):
         self._fullmatch, self._limit = pattern.fullmatch, limit
-        self._known: set[str] = set()
+        self.known: set[str] = set()  # `name in known` first spares the call
 
     def __call__(self, name: str) -> bool:
-        if name in self._known:
+        if name in self.known:
             return True
         if self._fullmatch(name) is None:
             return False
-        if len(self._known) < self._limit:
-            self._known.add(name)
+        if len(self.known) < self._limit:
+            self.known.add(name)
         return True
 
 
@@ -84,13 +84,14 @@ def tag_entry(name: str, op: ReplaceTags | EditTags, field: str) -> tuple[str, A
 def bulk_element(change: UserChange) -> dict[str, Any]:
     """The element of a bulk call for one user: `{"id": ..., "update": {"overwrite"?, "values"}}`."""
     values: dict[str, Any] = {}
+    known = valid_name.known
     for name, op in change.attributes.items():
         kind = type(op)  # the usual operations inline; the rest (and every error) by the entries
-        if kind is SetValue and valid_name(name):
+        if kind is SetValue and (name in known or valid_name(name)):
             values["u." + name] = op.value
-        elif kind is ReplaceTags and valid_name(name):
+        elif kind is ReplaceTags and (name in known or valid_name(name)):
             values["ut." + name] = list(op.values)
-        elif kind is SetDate and valid_name(name):
+        elif kind is SetDate and (name in known or valid_name(name)):
             values[f"date(u.{name})"] = op.epoch
         else:
             field = f"attributes.{name}"
