@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from usersync.limits import DEFAULT_LIMITS
 from usersync.records import (
-    INT_MAX, INT_MIN, InvalidRecord, JsonFlaw, diagnose_record, fast_record, parse_record,
+    INT_MAX, INT_MIN, InvalidRecord, JsonFlaw, Source, SourcedRecord, diagnose_record, fast_record, parse_record,
+    s3_source, sourced,
 )
 
 # Text near the edges of "printable": control characters, tab/LF/CR (fine in values, not in names),
@@ -180,3 +182,17 @@ def test_the_fast_path_takes_the_common_shapes():
         fast = fast_record(raw)
         assert fast is not None, raw
         same_record(fast, diagnose_record(raw))
+
+
+@given(st.one_of(st.none(), PLAIN), st.one_of(st.none(), PLAIN), st.one_of(st.none(), st.integers(0, 10 ** 9)),
+       st.one_of(st.none(), PLAIN), st.one_of(st.none(), st.integers(0, 10 ** 5)))
+def test_a_source_and_a_sourced_record_built_through_their_slots_are_the_usual_ones(bucket, key, line, chunk, ordinal):
+    fast = s3_source(bucket, key, line, chunk, ordinal)
+    usual = Source("s3", bucket=bucket, key=key, line=line, chunk=chunk, ordinal=ordinal)
+    assert fast == usual and hash(fast) == hash(usual) and repr(fast) == repr(usual)
+    assert fast.unit == usual.unit and fast.as_dict() == usual.as_dict()
+    record = parse_record({"user_id": "u"})
+    item = sourced(record, {"user_id": "u"}, fast)
+    assert item == SourcedRecord(record, {"user_id": "u"}, usual) and repr(item) == repr(SourcedRecord(record, {"user_id": "u"}, usual))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.line = 3

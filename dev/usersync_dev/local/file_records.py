@@ -20,7 +20,7 @@ from pathlib import Path
 
 from usersync.ingest.planning import DEFAULT_ROWS_PER_CHUNK, FilePlan, plan_file
 from usersync.parsing.files import FileFormat, FileRejected, chunk_records
-from usersync.records import Source, SourcedRecord, Unparsable
+from usersync.records import Source, SourcedRecord, Unparsable, s3_source
 
 
 @dataclass
@@ -44,7 +44,7 @@ class LocalFile:
         key = str(self.path)
 
         def source_at(line: int, ordinal: int) -> Source:
-            return Source("s3", key=key, line=line, ordinal=ordinal)
+            return s3_source(None, key, line, None, ordinal)
 
         try:
             with open(self.path, "rb") as raw:

@@ -25,7 +25,7 @@ from usersync.limits import DEFAULT_LIMITS, InputLimits, human_size
 from usersync.parsing.strict_json import Decoded, JsonSyntaxError, StrictJson
 from usersync.records import (
     InvalidRecord, InvalidValue, Source, SourcedRecord, Unparsable, check_text, integer_out_of_range, parse_record,
-    shown,
+    shown, sourced,
 )
 
 REMOVE_MARKER = "{null}"
@@ -326,7 +326,7 @@ SourceAt = Callable[[int, int], Source]  # (line number, ordinal in the chunk) -
 
 def _parsed(raw: Any, source: Source, limits: InputLimits) -> SourcedRecord | Unparsable:
     try:
-        return SourcedRecord(parse_record(raw, limits), raw, source)
+        return sourced(parse_record(raw, limits), raw, source)
     except InvalidRecord as error:
         return Unparsable(raw, source, error.reason, error.field)
 
@@ -334,7 +334,7 @@ def _parsed(raw: Any, source: Source, limits: InputLimits) -> SourcedRecord | Un
 def _decoded(decoded: Decoded, text: str, source: Source, limits: InputLimits) -> SourcedRecord | Unparsable:
     """A record holding a flaw is shown as it was written: `json` could not keep it as a value."""
     try:
-        return SourcedRecord(parse_record(decoded.value, limits), decoded.value, source)
+        return sourced(parse_record(decoded.value, limits), decoded.value, source)
     except InvalidRecord as error:
         return Unparsable(text if decoded.flawed else decoded.value, source, error.reason, error.field)
 
