@@ -530,6 +530,33 @@ _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
+def fast_operation(value: Any) -> Operation | None:
+    """One attribute value's operation as the fast path makes it (None: unsure)."""
+    ops = _fast_operations({"_": value}, DEFAULT_LIMITS)
+    return None if ops is None else ops["_"]
+
+
+def fast_object(value: dict[str, Any]) -> Operation | None:
+    """A `$` object's operation as the fast path makes it (None: unsure)."""
+    return _fast_object(value) if type(value) is dict else None
+
+
+def set_value(value: str | int | float | bool) -> SetValue:
+    """SetValue(value) for a value already checked (a printable string, a 64-bit integer, a finite float)."""
+    if value is True or value is False:
+        return _SET_TRUE if value else _SET_FALSE
+    op = _new(SetValue)
+    _set_value(op, value)
+    return op
+
+
+def built_change(user_id: str, attributes: dict[str, Operation], overwrite: bool,
+                 destinations: tuple[str, ...] | None, given: set[str]) -> UserChange:
+    """The UserChange model_validate would make of fields the caller checked as fast_record checks them."""
+    return _built(UserChange, {"destinations": destinations, "attributes": attributes, "kind": "user",
+                               "user_id": user_id, "overwrite": overwrite}, given)
+
+
 def fast_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record | None:
     """The record of a common well-formed shape, as the diagnostic path would make it; None when
     unsure (the diagnostic path decides)."""
