@@ -7,8 +7,9 @@ bare loop over the same file in the same run. The two figures of issue J's goals
 "usersync" is what the chunk function does with a file, minus S3, the ledger and HTTP: the file
 function's streaming planning pass, then each chunk read as the chunk function reads it
 (`chunk_records` into one list, with the cyclic collector paused as `work.deliver_chunk` pauses it),
-then each record's Batch bulk element (the destination's `prepare`) and the bytes of the bulk
-call's body, encoded as the Batch client encodes them (`vendors.http.json_body`).
+then the delivery plan for a Batch Custom Data destination (`delivery.plan.plan`: each record's bulk
+element, coalescing, the calls), and the bytes of each bulk call's body, encoded as the Batch client
+encodes them (`vendors.http.json_body`).
 The bare loops are the least any program must do to read every field and write it as JSON.
 """
 
@@ -69,18 +70,23 @@ def usersync_parse(path) -> int:
 
 
 def usersync_bodies(path) -> int:
+    from usersync.delivery.plan import plan
     from usersync.records import SourcedRecord
-    from usersync.vendors.batch.destination import BatchCustomDataDestination
+    from usersync.vendors.batch.destination import BatchCustomDataDestination, BatchSettings
     from usersync.vendors.http import json_body
     from usersync.work.collector import collector_paused
 
-    prepare = BatchCustomDataDestination.prepare
+    batch = BatchCustomDataDestination("batch", BatchSettings(type="batch", api_key="k", rest_key="r"), lambda: None)
     rows = 0
     for read in _chunks(path):
         with collector_paused():
             items = read()
             rows += len(items)
-            json_body([prepare(None, item.record) for item in items if isinstance(item, SourcedRecord)])
+            planned = plan(batch, [item for item in items if isinstance(item, SourcedRecord)], {})
+            assert not planned.failed
+            for wave in planned.waves:
+                for call in wave:
+                    json_body([part.payload for part in call])
     return rows
 
 
