@@ -53,7 +53,7 @@ def test_a_call_posts_the_profiles_with_bearer_auth_and_the_project_key_to_the_e
         api, session = client((202, {"code": "SUCCESS"}), endpoint=endpoint)
         assert api.send(PROFILES) == {}
         url, sent = session.sent[0]
-        assert url == "https://api.batch.com" + path and sent["json"] == PROFILES
+        assert url == "https://api.batch.com" + path and json.loads(sent["data"]) == PROFILES
         assert sent["headers"]["Authorization"] == f"Bearer {REST_KEY}"
         assert sent["headers"]["X-Batch-Project"] == "project_0664hx"
 

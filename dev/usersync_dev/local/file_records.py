@@ -14,13 +14,13 @@ from __future__ import annotations
 import gzip
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from usersync.ingest.planning import DEFAULT_ROWS_PER_CHUNK, FilePlan, plan_file
 from usersync.parsing.files import FileFormat, FileRejected, chunk_records
-from usersync.records import Source, SourcedRecord, Unparsable
+from usersync.records import Source, SourcedRecord, Unparsable, s3_source
 
 
 @dataclass
@@ -35,7 +35,17 @@ class LocalFile:
         return self.plan.rows
 
     def records(self) -> Iterator[SourcedRecord | Unparsable]:
+        for read in self.chunk_items():
+            yield from read()
+
+    def chunk_items(self) -> Iterator[Callable[[], list[SourcedRecord | Unparsable]]]:
+        """One reader per chunk (once, in order): it returns the chunk's items as one list, read as
+        the chunk function reads them (usersync.work.deliver_chunk)."""
         key = str(self.path)
+
+        def source_at(line: int, ordinal: int) -> Source:
+            return s3_source(None, key, line, None, ordinal)
+
         try:
             with open(self.path, "rb") as raw:
                 for chunk in self.plan.chunks:
@@ -44,14 +54,16 @@ class LocalFile:
                     else:
                         raw.seek(chunk.start)
                         data = raw.read(chunk.end - chunk.start)
-                    try:
-                        text = data.decode("utf-8")
-                    except UnicodeDecodeError as error:
-                        raise FileRejected(f"{self.path.name}: not UTF-8 from line {chunk.first_line} "
-                                           f"({error.reason}): was it changed while being read?") from None
-                    yield from chunk_records(
-                        text, chunk.kind or self.plan.kind, first_line=chunk.first_line, header=self.plan.header,
-                        source_at=lambda line, ordinal: Source("s3", key=key, line=line, ordinal=ordinal))
+
+                    def read(chunk=chunk, data=data) -> list[SourcedRecord | Unparsable]:
+                        try:
+                            text = data.decode("utf-8")
+                        except UnicodeDecodeError as error:
+                            raise FileRejected(f"{self.path.name}: not UTF-8 from line {chunk.first_line} "
+                                               f"({error.reason}): was it changed while being read?") from None
+                        return list(chunk_records(text, chunk.kind or self.plan.kind, first_line=chunk.first_line,
+                                                  header=self.plan.header, source_at=source_at))
+                    yield read
         finally:
             if self._parts is not None:
                 self._parts.cleanup()

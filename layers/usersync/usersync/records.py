@@ -146,6 +146,10 @@ def check_text(text: str, what: str = "the value", *, name: bool = False) -> str
     raise InvalidValue(f"{what} holds the control character U+{ord(char):04X} {at} ({kind})")
 
 
+_UNIX_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UNIX_EPOCH = _UNIX_EPOCH_UTC.replace(tzinfo=None)
+
+
 def _epoch(seconds: int) -> int:
     if EPOCH_MIN <= seconds <= EPOCH_MAX:
         return seconds
@@ -172,10 +176,11 @@ def parse_date(raw: Any) -> SetDate:
             parsed = datetime.fromisoformat(raw.strip())
         except ValueError:
             raise InvalidValue(f"$date {shown(raw)} is not an ISO-8601 date (e.g. 2016-01-10T10:00:00)") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+        # = int(parsed.timestamp()), naive read as UTC: the same subtraction, without timestamp()'s
+        # tzinfo calls (several times the cost of the rest)
+        seconds = (parsed - (_UNIX_EPOCH if parsed.tzinfo is None else _UNIX_EPOCH_UTC)).total_seconds()
         try:
-            return SetDate(_epoch(int(parsed.timestamp())))
+            return SetDate(_epoch(int(seconds)))
         except InvalidValue:  # an offset took it out of years 1 to 9999 (UTC)
             raise InvalidValue(f"$date {shown(raw)} is outside years 1 to 9999 once in UTC") from None
     raise InvalidValue("$date must be an ISO-8601 string or epoch seconds")
@@ -359,7 +364,17 @@ def _check_fields(raw: dict[str, Any]) -> None:
 
 
 def parse_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record:
-    """A decoded JSON object -> UserChange, AudienceChange or UserDeletion; InvalidRecord names the field."""
+    """A decoded JSON object -> UserChange, AudienceChange or UserDeletion; InvalidRecord names the field.
+
+    The common well-formed shapes take a fast path (`fast_record`); anything it is not sure of, valid
+    or not, takes the diagnostic one (`diagnose_record`), which alone says what is wrong. Both give
+    the same record: tests/unit/test_record_fast_path.py checks it on generated records."""
+    record = fast_record(raw, limits)
+    return diagnose_record(raw, limits) if record is None else record
+
+
+def diagnose_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record:
+    """parse_record's diagnostic path: pydantic's validation, every error named with its field."""
     if isinstance(raw, JsonFlaw):
         raise InvalidRecord(raw.reason)
     if not isinstance(raw, dict):
@@ -390,6 +405,196 @@ def parse_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record:
             message = "delete must be true (this record erases the person); leave it out for a change"
         more = len(exc.errors()) - 1
         raise InvalidRecord(message + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""), loc) from None
+
+
+# --- the fast path ------------------------------------------------------------------------
+# For the common well-formed records: the checks of the diagnostic path, by hand, without pydantic;
+# the same frozen models, built as pydantic builds them. It returns None, never raises, on anything
+# it is not sure of (an error to name, an unusual value, text that is not plainly printable): the
+# diagnostic path then decides, and says why.
+
+_SET_TRUE, _SET_FALSE = SetValue(True), SetValue(False)
+_CHANGE_FIELDS = frozenset(("user_id", "attributes", "overwrite", "destinations"))
+_AUDIENCE_FIELDS = frozenset(("audience", "install_id", "action", "tags", "attributes", "destinations"))
+_DELETION_FIELDS = frozenset(("user_id", "delete", "install_ids", "destinations"))
+_ACTIONS = frozenset(("add", "remove"))
+_EDIT_KEYS = (frozenset(("$add",)), frozenset(("$remove",)), frozenset(("$add", "$remove")))
+
+
+def _fast_strings(raw: Any) -> tuple[str, ...] | None:
+    """A list of printable strings as a tuple (None: anything else)."""
+    if type(raw) is not list:
+        return None
+    for value in raw:
+        if type(value) is not str or not value.isprintable():
+            return None
+    return tuple(raw)
+
+
+def _fast_object(raw: dict[str, Any]) -> Operation | None:
+    """A `$` object of the record format (None: anything else, or an error to name)."""
+    if not raw:
+        return None
+    try:
+        if len(raw) == 1:
+            if "$date" in raw:
+                return parse_date(raw["$date"])
+            if "$url" in raw:
+                return parse_url(raw["$url"])
+            if "$incr" in raw:
+                return Increment(_number(raw["$incr"], "$incr"))
+            if "$decr" in raw:
+                return Increment(_number(raw["$decr"], "$decr"), decrement=True)
+    except InvalidValue:
+        return None
+    if raw.keys() in _EDIT_KEYS:
+        add = _fast_strings(raw.get("$add", []))
+        remove = _fast_strings(raw.get("$remove", []))
+        return None if add is None or remove is None else EditTags(add, remove)
+    return None
+
+
+_new = object.__new__
+_set_value = SetValue.__dict__["value"].__set__  # the slot itself: SetValue(value) without __init__'s setattr
+
+
+def _fast_operations(raw: Any, limits: InputLimits) -> dict[str, Operation] | None:
+    """parse_operation for each attribute, inline for the usual values."""
+    if type(raw) is not dict or len(raw) > limits.max_attributes_per_record:
+        return None
+    ops: dict[str, Operation] = {}
+    for name, value in raw.items():
+        if not name or not name.isprintable():
+            return None
+        kind = type(value)
+        if kind is str:
+            if not value.isprintable():
+                return None
+        elif kind is int:
+            if not INT_MIN <= value <= INT_MAX:
+                return None
+        elif kind is float:
+            if value - value != 0.0:  # inf - inf and nan - nan are nan: not finite
+                return None
+        elif kind is bool:
+            ops[name] = _SET_TRUE if value else _SET_FALSE
+            continue
+        elif value is None:
+            ops[name] = REMOVE
+            continue
+        else:
+            if kind is list:
+                values = _fast_strings(value)
+                op = None if values is None else ReplaceTags(values)
+            elif kind is dict:
+                op = _fast_object(value)
+            else:
+                return None
+            if op is None:
+                return None
+            ops[name] = op
+            continue
+        op = _new(SetValue)
+        _set_value(op, value)
+        ops[name] = op
+    return ops
+
+
+def _fast_id(raw: dict[str, Any], key: str) -> bool:
+    value = raw.get(key)
+    return type(value) is str and value != "" and value.isprintable()
+
+
+def _fast_destinations(raw: dict[str, Any]) -> tuple[str, ...] | None | bool:
+    """The destinations (None if absent); False if not plainly valid."""
+    if "destinations" not in raw:
+        return None
+    values = _fast_strings(raw["destinations"])
+    return values if values else False
+
+
+def _built(model: type[BaseModel], values: dict[str, Any], given: set[str]) -> Any:
+    """The model as model_validate builds it: its fields in their order, those given marked set."""
+    record = _new(model)
+    _set_dict(record, values)
+    _set_fields_set(record, given)
+    _set_extra(record, None)
+    _set_private(record, None)
+    return record
+
+
+# BaseModel's slots, set as model_validate sets them (bypassing a frozen model's __setattr__)
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def fast_operation(value: Any) -> Operation | None:
+    """One attribute value's operation as the fast path makes it (None: unsure)."""
+    ops = _fast_operations({"_": value}, DEFAULT_LIMITS)
+    return None if ops is None else ops["_"]
+
+
+def fast_object(value: dict[str, Any]) -> Operation | None:
+    """A `$` object's operation as the fast path makes it (None: unsure)."""
+    return _fast_object(value) if type(value) is dict else None
+
+
+def set_value(value: str | int | float | bool) -> SetValue:
+    """SetValue(value) for a value already checked (a printable string, a 64-bit integer, a finite float)."""
+    if value is True or value is False:
+        return _SET_TRUE if value else _SET_FALSE
+    op = _new(SetValue)
+    _set_value(op, value)
+    return op
+
+
+def built_change(user_id: str, attributes: dict[str, Operation], overwrite: bool,
+                 destinations: tuple[str, ...] | None, given: set[str]) -> UserChange:
+    """The UserChange model_validate would make of fields the caller checked as fast_record checks them."""
+    return _built(UserChange, {"destinations": destinations, "attributes": attributes, "kind": "user",
+                               "user_id": user_id, "overwrite": overwrite}, given)
+
+
+def fast_record(raw: Any, limits: InputLimits = DEFAULT_LIMITS) -> Record | None:
+    """The record of a common well-formed shape, as the diagnostic path would make it; None when
+    unsure (the diagnostic path decides)."""
+    if type(raw) is not dict:
+        return None
+    keys = raw.keys()
+    if "user_id" in raw:
+        if "delete" in raw:
+            if not (keys <= _DELETION_FIELDS and raw["delete"] is True and _fast_id(raw, "user_id")):
+                return None
+            destinations = _fast_destinations(raw)
+            ids = _fast_strings(raw.get("install_ids", []))
+            if destinations is False or ids is None or len(ids) > MAX_INSTALL_IDS or "" in ids:
+                return None
+            return _built(UserDeletion, {"kind": "deletion", "user_id": raw["user_id"], "delete": True,
+                                         "install_ids": ids, "destinations": destinations}, set(keys))
+        if not (keys <= _CHANGE_FIELDS and _fast_id(raw, "user_id")):
+            return None
+        destinations = _fast_destinations(raw)
+        attributes = _fast_operations(raw.get("attributes", {}), limits)
+        overwrite = raw.get("overwrite", False)
+        if destinations is False or attributes is None or type(overwrite) is not bool:
+            return None
+        return _built(UserChange, {"destinations": destinations, "attributes": attributes, "kind": "user",
+                                   "user_id": raw["user_id"], "overwrite": overwrite}, set(keys))
+    if "audience" in raw:
+        if not (keys <= _AUDIENCE_FIELDS and _fast_id(raw, "audience") and _fast_id(raw, "install_id")
+                and type(raw.get("action")) is str and raw["action"] in _ACTIONS):
+            return None
+        destinations = _fast_destinations(raw)
+        attributes = _fast_operations(raw.get("attributes", {}), limits)
+        tags = _fast_strings(raw.get("tags", []))
+        if destinations is False or attributes is None or tags is None:
+            return None
+        return _built(AudienceChange, {"destinations": destinations, "attributes": attributes, "kind": "audience",
+                                       "audience": raw["audience"], "install_id": raw["install_id"],
+                                       "action": raw["action"], "tags": tags}, set(keys))
+    return None
 
 
 # --- where a record came from -----------------------------------------------------------
@@ -439,6 +644,39 @@ class SourcedRecord:
     record: Record
     raw: Any
     source: Source
+
+
+# The two objects made for every record of a file: built through their slots, as __init__ builds
+# them but without a frozen dataclass's object.__setattr__ per field (the same objects, equal, frozen).
+_SOURCE_SLOTS = tuple(Source.__dict__[name].__set__ for name in Source.__slots__)
+_SOURCED_SLOTS = tuple(SourcedRecord.__dict__[name].__set__ for name in SourcedRecord.__slots__)
+assert Source.__slots__ == ("kind", "message_id", "index", "bucket", "key", "line", "chunk", "ordinal")
+assert SourcedRecord.__slots__ == ("record", "raw", "source")
+
+
+def s3_source(bucket: str | None, key: str | None, line: int | None, chunk: str | None, ordinal: int | None) -> Source:
+    """Source("s3", bucket=..., key=..., line=..., chunk=..., ordinal=...), faster."""
+    source = _new(Source)
+    kind, message_id, index, set_bucket, set_key, set_line, set_chunk, set_ordinal = _SOURCE_SLOTS
+    kind(source, "s3")
+    message_id(source, None)
+    index(source, None)
+    set_bucket(source, bucket)
+    set_key(source, key)
+    set_line(source, line)
+    set_chunk(source, chunk)
+    set_ordinal(source, ordinal)
+    return source
+
+
+def sourced(record: Record, raw: Any, source: Source) -> SourcedRecord:
+    """SourcedRecord(record, raw, source), faster."""
+    item = _new(SourcedRecord)
+    set_record, set_raw, set_source = _SOURCED_SLOTS
+    set_record(item, record)
+    set_raw(item, raw)
+    set_source(item, source)
+    return item
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,11 @@ from usersync.records import Increment, Record, SourcedRecord, UserChange
 
 def has_increment(record: Record) -> bool:
     """Whether sending the record twice applies it twice ($incr, $decr): at most once, then."""
-    return isinstance(record, UserChange) and any(isinstance(op, Increment) for op in record.attributes.values())
+    if isinstance(record, UserChange):
+        for op in record.attributes.values():  # a loop, not any(): this runs for every record
+            if isinstance(op, Increment):
+                return True
+    return False
 
 
 def without_increments(change: UserChange) -> UserChange | None:
@@ -192,6 +196,8 @@ def _coalesced(destination: Destination, prepared: list[tuple[SourcedRecord, lis
         by_key[own[0].key].append(index)
     result: list[list[Part] | None] = [own for _, own in prepared]
     for indexes in by_key.values():
+        if len(indexes) < 2:  # a user's only record: nothing to merge it with (the usual case)
+            continue
         for run in _runs_of_changes(prepared, indexes):
             group = [prepared[i] for i in run]
             for change, members in coalesce([item.record for item, _ in group]):

@@ -24,8 +24,9 @@ from typing import Any
 from usersync.limits import DEFAULT_LIMITS, InputLimits, human_size
 from usersync.parsing.strict_json import Decoded, JsonSyntaxError, StrictJson
 from usersync.records import (
-    InvalidRecord, InvalidValue, Source, SourcedRecord, Unparsable, check_text, integer_out_of_range, parse_record,
-    shown,
+    INT_MAX, INT_MIN, REMOVE, InvalidRecord, InvalidValue, Operation, Record, ReplaceTags, Source, SourcedRecord,
+    Unparsable, built_change, check_text, fast_object, fast_operation, integer_out_of_range, parse_record, set_value,
+    shown, sourced,
 )
 
 REMOVE_MARKER = "{null}"
@@ -169,6 +170,9 @@ _CONVERTERS: dict[str, Callable[[str, str], Any]] = {
     "incr": lambda cell, column: {"$incr": _number(cell, column)},
     "decr": lambda cell, column: {"$decr": _number(cell, column)},
 }
+_STRING, _INT, _FLOAT, _BOOL, _DATE, _TAGS, _OTHER = range(7)  # how the fast path (CsvColumns.fast_record) reads a column
+_FAST_KINDS = {None: _STRING, _CONVERTERS[""]: _STRING, _CONVERTERS["string"]: _STRING, _CONVERTERS["int"]: _INT,
+               _CONVERTERS["float"]: _FLOAT, _bool: _BOOL, _date: _DATE, _CONVERTERS["tags"]: _TAGS}
 _EDITS = {"add": "$add", "remove": "$remove"}  # tag collection edits: `locations:add`, `locations:remove`
 SUFFIXES = tuple(s for s in (*_CONVERTERS, *_EDITS) if s != "string")
 
@@ -260,6 +264,102 @@ class CsvColumns:
         duplicated |= {n for _, n, _, _ in self.edits if n in attribute_names}
         if duplicated:
             raise FileRejected(f"{where}: attribute {shown(sorted(duplicated)[0])} has more than one column")
+        self._plan_fast()
+
+    def _plan_fast(self) -> None:
+        """The fast path's plan (`fast_record`): profile files without edit, delete or install_ids
+        columns, whose attribute names are plainly printable; None for the others."""
+        self.fast: list[tuple[int, str, str, int, Callable[[str, str], Any] | None]] | None = None
+        if self.audience or self.edits or self.delete is not None or self.install_ids is not None:
+            return
+        if not all(column.name.isprintable() for column in self.attributes):
+            return
+        self.user_index = self.keys[0][0]
+        self.fast = [(c.index, c.name, c.header, _FAST_KINDS.get(c.convert, _OTHER), c.convert) for c in self.attributes]
+
+    def fast_record(self, row: list[str], limits: InputLimits = DEFAULT_LIMITS) -> tuple[dict[str, Any], Record] | None:
+        """The row's record dict and its record, as `record` then `parse_record` make them, in one
+        pass over the cells; None when unsure (then `record` and `parse_record` decide, and say why).
+        tests/unit/test_csv_fast_path.py checks both give the same on generated rows."""
+        if self.fast is None or len(row) != self.width:
+            return None
+        user_id = row[self.user_index]
+        if not user_id or not user_id.isprintable():
+            return None
+        raw: dict[str, Any] = {"user_id": user_id}
+        attributes: dict[str, Any] = {}
+        ops: dict[str, Operation] = {}
+        for index, name, header, kind, convert in self.fast:
+            cell = row[index]
+            if not cell:
+                continue
+            if cell == REMOVE_MARKER:
+                attributes[name] = None
+                ops[name] = REMOVE
+                continue
+            if kind == _STRING:
+                if not cell.isprintable():
+                    return None
+                value = cell
+                op = set_value(cell)
+            elif kind == _INT:
+                try:
+                    value = int(cell)
+                except ValueError:
+                    return None
+                if not INT_MIN <= value <= INT_MAX:
+                    return None
+                op = set_value(value)
+            elif kind == _BOOL:
+                lowered = cell.strip().lower()
+                if lowered in _TRUE:
+                    value = True
+                elif lowered in _FALSE:
+                    value = False
+                else:
+                    return None
+                op = set_value(value)
+            elif kind == _FLOAT and "." in cell:  # never an int(): _number reads it with float() alone
+                try:
+                    value = float(cell)
+                except ValueError:
+                    return None
+                if value - value != 0.0:  # not finite
+                    return None
+                op = set_value(value)
+            elif kind == _TAGS:
+                value = _tags(cell)
+                for tag in value:
+                    if not tag.isprintable():
+                        return None
+                op = ReplaceTags(tuple(value))
+            else:
+                try:
+                    value = convert(cell, header)
+                except CellError:
+                    return None
+                op = fast_object(value) if kind == _DATE else fast_operation(value)
+                if op is None:
+                    return None
+            attributes[name] = value
+            ops[name] = op
+        if len(ops) > limits.max_attributes_per_record:
+            return None
+        if attributes:
+            raw["attributes"] = attributes
+        overwrite = False
+        if self.overwrite is not None and row[self.overwrite]:
+            try:
+                overwrite = raw["overwrite"] = _bool(row[self.overwrite], "overwrite")
+            except CellError:
+                return None
+        destinations = None
+        if self.destinations is not None and row[self.destinations]:
+            listed = raw["destinations"] = _tags(row[self.destinations])
+            if not listed or not all(value.isprintable() for value in listed):
+                return None
+            destinations = tuple(listed)
+        return raw, built_change(user_id, ops, overwrite, destinations, set(raw))
 
     def row_dict(self, row: list[str]) -> dict[str, str]:
         """The row as written, {header: cell}: what a failed-record envelope shows for a row
@@ -326,7 +426,7 @@ SourceAt = Callable[[int, int], Source]  # (line number, ordinal in the chunk) -
 
 def _parsed(raw: Any, source: Source, limits: InputLimits) -> SourcedRecord | Unparsable:
     try:
-        return SourcedRecord(parse_record(raw, limits), raw, source)
+        return sourced(parse_record(raw, limits), raw, source)
     except InvalidRecord as error:
         return Unparsable(raw, source, error.reason, error.field)
 
@@ -334,7 +434,7 @@ def _parsed(raw: Any, source: Source, limits: InputLimits) -> SourcedRecord | Un
 def _decoded(decoded: Decoded, text: str, source: Source, limits: InputLimits) -> SourcedRecord | Unparsable:
     """A record holding a flaw is shown as it was written: `json` could not keep it as a value."""
     try:
-        return SourcedRecord(parse_record(decoded.value, limits), decoded.value, source)
+        return sourced(parse_record(decoded.value, limits), decoded.value, source)
     except InvalidRecord as error:
         return Unparsable(text if decoded.flawed else decoded.value, source, error.reason, error.field)
 
@@ -346,7 +446,7 @@ def csv_records(text: str, columns: CsvColumns, first_line: int, source_at: Sour
     reader = csv.reader(io.StringIO(text, newline="\n"))  # only \n ends a line; \r\n stays one
     offset = first_line
     consumed = ordinal = 0
-    record_of = columns.record
+    record_of, fast_record = columns.record, columns.fast_record
     try:
         for row in reader:
             line = offset + consumed
@@ -355,6 +455,10 @@ def csv_records(text: str, columns: CsvColumns, first_line: int, source_at: Sour
                 continue  # a blank line
             source = source_at(line, ordinal)
             ordinal += 1
+            fast = fast_record(row, limits)
+            if fast is not None:
+                yield sourced(fast[1], fast[0], source)
+                continue
             try:
                 raw = record_of(row)
             except CellError as error:

@@ -13,7 +13,7 @@ from typing import Any
 from usersync.failures import FailureCode
 from usersync.limits import DEFAULT_LIMITS, InputLimits
 from usersync.parsing.strict_json import Decoded, JsonSyntaxError, StrictJson, skip_space
-from usersync.records import InvalidRecord, JsonFlaw, Source, SourcedRecord, Unparsable, parse_record
+from usersync.records import InvalidRecord, JsonFlaw, Source, SourcedRecord, Unparsable, parse_record, sourced
 
 
 def records_in_message(message_id: str, body: str, limits: InputLimits = DEFAULT_LIMITS,
@@ -39,7 +39,7 @@ def records_in_message(message_id: str, body: str, limits: InputLimits = DEFAULT
         # A record holding a flaw is shown as it was written; `json` could not keep it as a value.
         raw = text if decoded.flawed else decoded.value
         try:
-            items.append(SourcedRecord(parse_record(decoded.value, limits), raw, source))
+            items.append(sourced(parse_record(decoded.value, limits), raw, source))
         except InvalidRecord as exc:
             items.append(Unparsable(raw, source, exc.reason, exc.field))
     return items

@@ -7,6 +7,7 @@ import json
 import threading
 from typing import Any
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -68,3 +69,14 @@ def short(body: Any) -> str:
     """A body, cut and redacted, for a message."""
     text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
     return redact(text[:MAX_ERROR_CHARS])
+
+
+def json_body(body: Any) -> bytes:
+    """A request's JSON body, as UTF-8 bytes: orjson's, several times faster than `json` on a bulk
+    call's 10,000 elements (compact, non-ASCII as UTF-8: the same JSON values). What orjson refuses
+    (a key that is not a string, a type it does not know) is written by `json`, or refused as before.
+    A body never holds NaN or an integer past 64 bits: the record format refuses them."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, allow_nan=False).encode("utf-8")

@@ -19,6 +19,7 @@ from usersync.limits import DEFAULT_LIMITS, InputLimits
 from usersync.observability import logger
 from usersync.parsing.messages import records_in_message
 from usersync.replays import ReplayCheck
+from usersync.work.collector import collector_paused
 
 
 class DeliveryDeferred(Exception):
@@ -48,11 +49,12 @@ class Sync:
         # A replayed message is known by its first id (the ledger's unit); map back to this one.
         receipts: dict[str, set[str]] = defaultdict(set)
         items = []
-        for m in messages:
-            unit = self.replays.original_id(m["body"], m.get("messageAttributes") or {}) or m["messageId"]
-            receipts[unit].add(m["messageId"])
-            items.extend(records_in_message(unit, m["body"], self.limits))
-        report = self.delivery.deliver(items, context)
+        with collector_paused():  # the batch's records stay alive until it is done: nothing for it to find
+            for m in messages:
+                unit = self.replays.original_id(m["body"], m.get("messageAttributes") or {}) or m["messageId"]
+                receipts[unit].add(m["messageId"])
+                items.extend(records_in_message(unit, m["body"], self.limits))
+            report = self.delivery.deliver(items, context)
         retry_ids = {message_id for r in report.retries for message_id in receipts[r.item.source.message_id]}
         logger.info("delivered messages", extra={
             "messages": len(messages), "records": len(items), "delivered": report.delivered,

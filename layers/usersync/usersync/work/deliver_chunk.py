@@ -26,9 +26,10 @@ from usersync.ingest.reports import JobReports
 from usersync.limits import DEFAULT_LIMITS, InputLimits
 from usersync.observability import logger
 from usersync.parsing.files import FileRejected, chunk_records
-from usersync.records import Source, SourcedRecord, Unparsable
+from usersync.records import Source, SourcedRecord, Unparsable, s3_source
 from usersync.stores.jobs import DONE, FAILED, ROWS, ChunkMark, JobStore, counters
 from usersync.stores.objects import ObjectGone, ObjectStore
+from usersync.work.collector import collector_paused
 
 
 class ChunkDeferred(Exception):
@@ -77,11 +78,12 @@ class ChunkRunner:
             return outcome
 
         def source_at(line: int, ordinal: int) -> Source:
-            return Source("s3", bucket=job.bucket, key=job.key, line=line, chunk=job.chunk_id, ordinal=ordinal)
+            return s3_source(job.bucket, job.key, line, job.chunk_id, ordinal)
 
-        items = list(chunk_records(text, job.kind, first_line=job.first_line, source_at=source_at, header=job.header,
-                                   limits=self.limits))
-        report = self.delivery.deliver(items, context)
+        with collector_paused():  # the chunk's records stay alive until it is done: nothing for it to find
+            items = list(chunk_records(text, job.kind, first_line=job.first_line, source_at=source_at,
+                                       header=job.header, limits=self.limits))
+            report = self.delivery.deliver(items, context)
         outcome.delivered, outcome.retry = report.delivered, {r.destination: r.reason for r in report.retries}
         logger.info("chunk delivered", extra={
             "chunk": job.chunk_id, "rows": len(items), "delivered": report.delivered,

@@ -10,7 +10,7 @@ import requests
 from usersync.delivery.outcomes import VendorRejected, VendorUnavailable
 from usersync.delivery.retries import may_have_reached_vendor
 from usersync.secrets import Secret, redact
-from usersync.vendors.http import error_of, retry_after_seconds
+from usersync.vendors.http import error_of, json_body, retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.batch.com"
 
@@ -30,7 +30,7 @@ class BatchApi:
         url = f"{self._base}/{version}/{self._api_key.reveal()}{path}"
         try:
             response = self._session.request(
-                method, url, json=body, params=params, timeout=self._timeout_s,
+                method, url, data=None if body is None else json_body(body), params=params, timeout=self._timeout_s,
                 headers={"X-Authorization": self._rest_key.reveal(), "Content-Type": "application/json"},
             )
         except requests.RequestException as exc:

@@ -17,8 +17,29 @@ MAX_NAME_LENGTH = 30
 NAME_PATTERN = re.compile(r"[a-z0-9_]{1,%d}" % MAX_NAME_LENGTH)
 
 
+class KnownNames:
+    """The names already found to follow a pattern: one regex per name, not per attribute of every
+    record. Bounded: past `limit` names, more are checked each time (a name that fails is never kept)."""
+
+    def __init__(self, pattern: re.Pattern[str], limit: int = 4096):
+        self._fullmatch, self._limit = pattern.fullmatch, limit
+        self.known: set[str] = set()  # `name in known` first spares the call
+
+    def __call__(self, name: str) -> bool:
+        if name in self.known:
+            return True
+        if self._fullmatch(name) is None:
+            return False
+        if len(self.known) < self._limit:
+            self.known.add(name)
+        return True
+
+
+valid_name = KnownNames(NAME_PATTERN)
+
+
 def check_name(name: str, field: str) -> None:
-    if not NAME_PATTERN.fullmatch(name):
+    if not valid_name(name):
         raise RecordRejected(
             FailureCode.VENDOR_RULE,
             f"Batch names must be 1-{MAX_NAME_LENGTH} characters of a-z, 0-9 or _ (no uppercase); "
@@ -63,13 +84,22 @@ def tag_entry(name: str, op: ReplaceTags | EditTags, field: str) -> tuple[str, A
 def bulk_element(change: UserChange) -> dict[str, Any]:
     """The element of a bulk call for one user: `{"id": ..., "update": {"overwrite"?, "values"}}`."""
     values: dict[str, Any] = {}
+    known = valid_name.known
     for name, op in change.attributes.items():
-        field = f"attributes.{name}"
-        if isinstance(op, (ReplaceTags, EditTags)):
-            key, value = tag_entry(name, op, field)
+        kind = type(op)  # the usual operations inline; the rest (and every error) by the entries
+        if kind is SetValue and (name in known or valid_name(name)):
+            values["u." + name] = op.value
+        elif kind is ReplaceTags and (name in known or valid_name(name)):
+            values["ut." + name] = list(op.values)
+        elif kind is SetDate and (name in known or valid_name(name)):
+            values[f"date(u.{name})"] = op.epoch
         else:
-            key, value = attribute_entry(name, op, field)
-        values[key] = value
+            field = f"attributes.{name}"
+            if kind is ReplaceTags or kind is EditTags:
+                key, value = tag_entry(name, op, field)
+            else:
+                key, value = attribute_entry(name, op, field)
+            values[key] = value
     update: dict[str, Any] = {"values": values}
     if change.overwrite:
         update["overwrite"] = True

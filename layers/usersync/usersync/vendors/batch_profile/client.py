@@ -18,7 +18,7 @@ from usersync.delivery.outcomes import RecordRejected, VendorRejected, VendorUna
 from usersync.delivery.retries import may_have_reached_vendor
 from usersync.failures import FailureCode
 from usersync.secrets import Secret, redact
-from usersync.vendors.http import error_of, retry_after_seconds, short
+from usersync.vendors.http import error_of, json_body, retry_after_seconds, short
 
 DEFAULT_BASE_URL = "https://api.batch.com"
 API_VERSION = "2.11"  # the version the pages' examples and OpenAPI servers default to
@@ -58,7 +58,7 @@ class BatchProfileClient:
         route = f"Batch profiles {self.endpoint.name}"
         try:
             response = self._session.post(
-                self._url, json=profiles, timeout=self._timeout_s,
+                self._url, data=json_body(profiles), timeout=self._timeout_s,
                 headers={"Authorization": f"Bearer {self._rest_key.reveal()}", "X-Batch-Project": self.project_key,
                          "Content-Type": "application/json"},
             )

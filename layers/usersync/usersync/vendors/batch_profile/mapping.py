@@ -22,8 +22,10 @@ from usersync.failures import FailureCode
 from usersync.records import (
     EditTags, Increment, Operation, Remove, ReplaceTags, SetDate, SetUrl, SetValue, UserChange,
 )
+from usersync.vendors.batch.mapping import KnownNames
 
 NAME_PATTERN = re.compile(r"[a-z0-9_]{1,30}")
+valid_name = KnownNames(NAME_PATTERN)
 MAX_NAME_LENGTH = 30
 MAX_STRING_LENGTH = 300   # a string attribute "cannot be empty or over 300 characters"
 MAX_ARRAY_ITEMS = 25      # a string array holds at most 25 strings, each a valid string attribute
@@ -75,7 +77,7 @@ def attribute_entry(name: str, op: Operation, field: str) -> tuple[str, Any]:
         )
     if name.startswith("$"):
         return name, _native_value(name, op, field)
-    if not NAME_PATTERN.fullmatch(name):
+    if not valid_name(name):
         raise RecordRejected(
             FailureCode.VENDOR_RULE,
             f"Batch attribute names are 1-{MAX_NAME_LENGTH} characters of a-z, 0-9 or _ (no uppercase), or one of "

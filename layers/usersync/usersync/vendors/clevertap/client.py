@@ -17,7 +17,7 @@ import requests
 from usersync.delivery.outcomes import RecordRejected, VendorRejected, VendorUnavailable
 from usersync.delivery.retries import may_have_reached_vendor
 from usersync.secrets import Secret, redact
-from usersync.vendors.http import error_of, retry_after_seconds, short
+from usersync.vendors.http import error_of, json_body, retry_after_seconds, short
 from usersync.failures import FailureCode
 
 Region = Literal["eu1", "in1", "sg1", "us1", "aps3", "mec1"]
@@ -79,7 +79,7 @@ class CleverTapClient:
         try:
             response = self._session.post(
                 self._base + path, params=params, timeout=self._timeout_s,
-                data=json.dumps(document, ensure_ascii=False).encode("utf-8"),
+                data=json_body(document),
                 headers={
                     "X-CleverTap-Account-Id": self.account_id,
                     "X-CleverTap-Passcode": self._passcode.reveal(),
