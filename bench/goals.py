@@ -84,7 +84,10 @@ def _row(figure: str, source: str, measure, goal: Goal | None) -> dict[str, Any]
     result = load(source)
     if result is None:
         return None
-    measured, baseline = measure(result)
+    try:
+        measured, baseline = measure(result)
+    except (KeyError, StopIteration):  # results of an older benchmark without this figure
+        return None
     row = {"figure": figure, "measured": measured, "baseline": baseline, "source": f"bench/results/{source}.json",
            "date": result["date"][:10], "machine": result["machine"], "quick": result.get("quick", False)}
     if goal is not None:
