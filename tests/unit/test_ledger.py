@@ -173,3 +173,38 @@ def test_a_worker_sends_its_next_call_while_the_last_ones_ledger_write_lands():
     report = run([user("u0"), user("u1")], dest, ledger)
     assert report.delivered == {"a": 2} and len(dest.calls) == 2
     assert ledger.read([("sqs:m1", "a")])[("sqs:m1", "a")].accepted == {0, 1}
+
+
+def test_an_increment_resent_alone_keeps_its_pending_mark_whatever_the_earlier_calls_write_does():
+    """A coalesced change the vendor refuses is split back; its increment goes again, alone, under the
+    same pending entry. The refused call's write (clearing that entry) must land before the resend
+    marks it, or a late write erases the mark of a call the vendor applied: after a crash, the retry
+    would send the increment a second time."""
+    from usersync.delivery.checkpoints import Checkpoints
+
+    class Crash(Exception):
+        pass
+
+    accepted = []
+
+    def die_at_the_second_acceptance(point):
+        if point == "vendor_accepted":
+            accepted.append(point)
+            if len(accepted) == 2:
+                raise Crash("the invocation died with the resent increment applied, nothing written")
+
+    ledger, dest = SlowLedger(), FakeDestination("a", batch_size=10)
+    dest.answer = lambda payloads: SendResult(token="t", rejected={
+        i: RecordRejected("VENDOR_REJECTED", "bad phone", vendor_code=516)
+        for i, p in enumerate(payloads) if p.get("phone") == "bad"})
+    records = [incr("u1"), {"user_id": "u1", "attributes": {"phone": "bad"}}]
+    checkpoints = Checkpoints()
+    checkpoints.hook = die_at_the_second_acceptance
+    with pytest.raises(Crash):
+        deliver(items(*records, message_id="m1"), {"a": dest},
+                DeliveryOptions(ledger=ledger, clock=FakeClock(), owner="invocation-1", checkpoints=checkpoints))
+    assert dest.calls[1] == [{"id": "u1", "points": {"$incr": 1}}]  # applied by the vendor
+
+    retry = run(records, dest, ledger, owner="invocation-2")  # SQS delivers the message again
+    assert all("points" not in payload for call in dest.calls[2:] for payload in call), "increment sent twice"
+    assert [f.code for f in retry.failed if f.raw == incr("u1")] == [FailureCode.DELIVERY_UNCERTAIN]

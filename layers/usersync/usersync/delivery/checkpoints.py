@@ -11,7 +11,7 @@ from collections.abc import Callable
 POINTS = (
     "before_call",            # execute: a call is about to be sent (each attempt)
     "vendor_accepted",        # settle: the vendor took a call; nothing of it is written yet
-    "accepted_written",       # settle: its ledger marks and token are written, its follow-ups not queued
+    "accepted_written",       # settle: its ledger marks and token are written (maybe after its follow-ups left)
     "before_failed_records",  # the run's failures are about to go to the failed-records queue
     "before_settled_marks",   # they are in the queue; the ledger does not know yet
     "before_batch_response",  # deliver function: the partial batch response is about to be returned

@@ -72,7 +72,8 @@ class Settler:
         self.destination, self.name = destination, destination.name
         self.ledger, self.checkpoints = ledger, checkpoints
         # An accepted call's ledger write runs here while its worker sends the next call (a write takes
-        # a fifth of a 50 ms call); `wait_for_writes` before the run ends. None: written in the worker.
+        # a fifth of a 50 ms call), unless it clears pending marks; `wait_for_writes` before the run
+        # ends. None: written in the worker.
         self._writer = writer
         self._writes: list[Future] = []
         self.settled = Settled()
@@ -151,19 +152,21 @@ class Settler:
             for item in completed:
                 self._done.add(id(item))
                 self.settled.completions.append(Completion(self.name, item, dry_run))
-        self._write(write)
+        self._write(write, clears_pending=bool(resolved))
         if call.sibling:  # this half passed: the other holds what sank their parent
             if len(call.sibling) > 1:
                 return self._merge(follow, self._search(call.sibling, call.search, None))
             follow.searches.extend(self._searched(call.sibling, call.search, None))
         return follow
 
-    def _write(self, write: Callable[[], None] | None) -> None:
+    def _write(self, write: Callable[[], None] | None, clears_pending: bool) -> None:
         def written() -> None:
             if write is not None:
                 write()
             self.checkpoints.reach("accepted_written")
-        if self._writer is None:
+        # A write clearing pending marks lands before the follow-ups leave: a follow-up may carry the
+        # same increments under the same entry, and a late clear would erase that call's mark.
+        if self._writer is None or clears_pending:
             written()
         else:
             future = self._writer.submit(propagate_trace(written))
