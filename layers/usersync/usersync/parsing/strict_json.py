@@ -4,7 +4,8 @@ with its field, and its neighbours go on.
 
 - a key repeated in one object: `json` keeps the last value; here the key's value is a flaw;
 - NaN, Infinity, -Infinity (not JSON): a flaw;
-- an integer of more than 19 digits (`int()` refuses past 4,300 digits with a ValueError): a flaw;
+- an integer `int()` refuses (past 4,300 digits, a ValueError): a flaw; a shorter one outside the
+  64-bit range decodes, and the record rules refuse it (usersync.records.check_integer);
 - nesting deeper than MAX_NESTING_DEPTH: the value two levels down that holds it is a flaw (a
   record's `attributes.<name>`); deeper than `json` can decode (RecursionError past about 1,000
   levels), the whole value is, found by counting brackets.
