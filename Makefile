@@ -31,7 +31,7 @@ test-fast: $(STAMP)
 
 # The property-based delivery tests with many more generated examples (tens of minutes).
 soak: $(STAMP)
-	USERSYNC_SOAK=1 $(BIN)/python -m pytest -p no:cacheprovider tests/integration/test_delivery_properties.py
+	USERSYNC_SOAK=1 $(BIN)/python -m pytest -p no:cacheprovider --timeout 0 tests/integration/test_delivery_properties.py
 
 validate: $(STAMP)
 	$(BIN)/sam validate --lint
