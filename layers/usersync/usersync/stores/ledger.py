@@ -12,13 +12,19 @@ An accepted call is one TransactWriteItems: its token item (usersync.stores.toke
 marks of every unit it carried (99 units a transaction, the token item repeated in each), so the
 ledger never says accepted without the token being saved. Other writes are one UpdateItem per item;
 reads use BatchGetItem. See usersync.delivery.ledger for the meaning.
+
+A destination's calls settle at once, so their writes often meet on one item: DynamoDB refuses a
+write that meets a transaction there (TransactionConflict) without applying any of it, and botocore
+does not retry that. Every write here is idempotent (set ADD/DELETE, a Put of the same token item),
+so a refused one is sent again after a short jittered pause.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +42,8 @@ KEEP_FOR = timedelta(days=18)
 BATCH_GET_KEYS = 100  # DynamoDB's BatchGetItem limit
 BATCH_GET_ROUNDS = 8  # rounds for UnprocessedKeys before giving up
 TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
+CONFLICT_ATTEMPTS = 6     # a write refused for meeting a transaction on its item: sent again up to here
+CONFLICT_PAUSE_S = 0.02   # doubled each time, jittered: at most ~0.6 s in all
 
 
 def ledger_key(unit: str, destination: str) -> dict[str, Any]:
@@ -46,6 +54,28 @@ def _progress(item: dict[str, Any] | None) -> Progress:
     if not item:
         return NO_PROGRESS
     return progress_of(*(item.get(name, {}).get("SS", []) for name in ("accepted", "pending", "settled", "tokens")))
+
+
+def conflicted(error: ClientError) -> bool:
+    """DynamoDB refused the write, none of it applied, because a transaction held one of its items."""
+    code = error.response.get("Error", {}).get("Code")
+    if code == "TransactionConflictException":
+        return True
+    reasons = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])}
+    return code == "TransactionCanceledException" and "TransactionConflict" in reasons \
+        and reasons <= {"None", "TransactionConflict"}
+
+
+def written(operation: Callable[..., Any], **request: Any) -> Any:
+    """`operation(**request)`, sent again while DynamoDB refuses it for a conflict (see above)."""
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            return operation(**request)
+        except ClientError as error:
+            if attempt + 1 == CONFLICT_ATTEMPTS or not conflicted(error):
+                raise
+        time.sleep(random.uniform(0, CONFLICT_PAUSE_S * 2 ** attempt))
+    raise AssertionError("unreachable")
 
 
 class DynamoDBLedger:
@@ -83,8 +113,8 @@ class DynamoDBLedger:
         claimed: dict[Key, Progress | None] = {}
         for key in dict.fromkeys(keys):
             try:
-                answer = self._client.update_item(
-                    TableName=self.table_name, Key=ledger_key(*key),
+                answer = written(
+                    self._client.update_item, TableName=self.table_name, Key=ledger_key(*key),
                     UpdateExpression="SET claim_owner = :me, claim_until = :until, expires_at = :expires",
                     ConditionExpression="attribute_not_exists(claim_until) OR claim_until < :now OR claim_owner = :me",
                     ExpressionAttributeValues={
@@ -103,8 +133,8 @@ class DynamoDBLedger:
     def release(self, keys: Iterable[Key], owner: str) -> None:
         for key in dict.fromkeys(keys):
             try:
-                self._client.update_item(
-                    TableName=self.table_name, Key=ledger_key(*key),
+                written(
+                    self._client.update_item, TableName=self.table_name, Key=ledger_key(*key),
                     UpdateExpression="REMOVE claim_owner, claim_until",
                     ConditionExpression="claim_owner = :me",
                     ExpressionAttributeValues={":me": {"S": owner}},
@@ -136,12 +166,12 @@ class DynamoDBLedger:
                     mark = self._update_request(key, {"accepted": {part.element}}, token=delivery.token)
                     groups.append((key, [{"Update": mark}, *receipts]))
         for transaction in _packed(groups, TRANSACTION_ITEMS - 1):
-            self._client.transact_write_items(TransactItems=[receipt, *transaction])
+            written(self._client.transact_write_items, TransactItems=[receipt, *transaction])
 
     def update(self, *, pending: Iterable[Entry] = (), resolved: Iterable[Entry] = (),
                settled: Iterable[Entry] = ()) -> None:
         for key, change in self._changes(pending=pending, resolved=resolved, settled=settled).items():
-            self._client.update_item(**self._update_request(key, change))
+            written(self._client.update_item, **self._update_request(key, change))
 
     @staticmethod
     def _changes(**kinds: Iterable[Entry]) -> dict[Key, dict[str, set[str]]]:
