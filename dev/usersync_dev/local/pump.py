@@ -7,6 +7,7 @@ to the visibility timeout and the queue's redrive policy. No Docker, no `sam loc
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.util
 import logging
@@ -47,6 +48,11 @@ class LocalLambdaContext:
 def load_function(function: str, module_name: str = "app") -> ModuleType:
     """Imports functions/<function>/app.py as Lambda does (its folder is the code root): a cold start.
     Import it after setting the environment: handlers read it at cold start."""
+    # Lambda runs each instance in its own process; here they share one. A handler freezes what its
+    # cold start made (gc.freeze in app.py): given back to the collector first, or every instance
+    # loaded before (its clients, its boto3 session's models) would stay in memory for good.
+    gc.unfreeze()
+    gc.collect()
     path = FUNCTIONS_DIR / function / f"{module_name}.py"
     spec = importlib.util.spec_from_file_location(f"usersync_function_{function}", path)
     module = importlib.util.module_from_spec(spec)
