@@ -119,6 +119,20 @@ class ExternalLocalStack(Child):
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def empty_state_table(self) -> None:
+        """Every item of StateTable deleted (call it outside the timed part). moto copies the whole table
+        for each item of a transaction, so a ledger write there costs more as tokens pile up (322 ms a
+        write after a few thousand calls); DynamoDB's cost does not grow with the table."""
+        from usersync_dev.cli.target import local_target
+
+        client = local_target(self.endpoint_url).client("dynamodb")
+        table = self.outputs["StateTableName"]
+        for page in client.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk, sk"):
+            keys = page["Items"]
+            for start in range(0, len(keys), 25):  # BatchWriteItem's limit
+                client.batch_write_item(RequestItems={table: [{"DeleteRequest": {"Key": key}}
+                                                              for key in keys[start:start + 25]]})
+
     def environment(self) -> dict[str, str]:
         """What the functions get in the cloud, pointed at this stack (as LocalAwsStack.environment())."""
         from usersync_dev.local.stack import _env_name

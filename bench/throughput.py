@@ -56,8 +56,9 @@ def event_for(records: list[dict[str, Any]]) -> dict[str, Any]:
     return sqs_event(sqs_messages(bodies), "arn:aws:sqs:us-east-1:123456789012:usersync-work-queue", "us-east-1")
 
 
-def run_scenario(handler, vendor: str, batch_size: int, concurrency: int, rounds: int,
+def run_scenario(handler, between, vendor: str, batch_size: int, concurrency: int, rounds: int,
                  latency_ms: float) -> dict[str, Any]:
+    """`between()` runs before each timed invocation, untimed (it empties StateTable)."""
     from usersync_dev.local.pump import LocalLambdaContext
 
     config = {"destinations": {vendor: {**EchoVendor.DESTINATIONS[vendor], "batch_size": batch_size,
@@ -75,6 +76,7 @@ def run_scenario(handler, vendor: str, batch_size: int, concurrency: int, rounds
     failed, elapsed, cpu, invocations = 0, 0.0, 0.0, 0
     while invocations < 2 or elapsed < TARGET_SECONDS:
         event = invocation(invocations + 1)  # built outside the timed part: SQS does this work
+        between()
         started, cpu_started = time.perf_counter(), time.process_time()
         answer = handler(event, LocalLambdaContext("usersync-deliver", timeout_s=900))
         elapsed += time.perf_counter() - started
@@ -107,7 +109,7 @@ PROBES = [
 ]
 
 
-def breakdown(handler, vendor: str, batch_size: int, concurrency: int, rounds: int) -> dict[str, Any]:
+def breakdown(handler, between, vendor: str, batch_size: int, concurrency: int, rounds: int) -> dict[str, Any]:
     """One scenario again, with the time spent in vendor calls, ledger and token writes summed
     (over threads: calls overlap, so their sum exceeds the wall time)."""
     import functools
@@ -148,6 +150,7 @@ def breakdown(handler, vendor: str, batch_size: int, concurrency: int, rounds: i
         totals.clear()
         wall = 0.0
         for event in events[1:]:
+            between()
             started = time.perf_counter()
             handler(event, LocalLambdaContext("usersync-deliver", timeout_s=900))
             wall += time.perf_counter() - started
@@ -180,10 +183,11 @@ def main() -> None:
         from usersync_dev.local.pump import load_handler
 
         handler = load_handler("deliver")
-        results = [run_scenario(handler, *scenario, LATENCY_MS) for scenario in SCENARIOS]
-        where = [breakdown(handler, *scenario) for scenario in BREAKDOWN]
+        between = stack.empty_state_table
+        results = [run_scenario(handler, between, *scenario, LATENCY_MS) for scenario in SCENARIOS]
+        where = [breakdown(handler, between, *scenario) for scenario in BREAKDOWN]
         set_environment(fast.environment)
-        baseline = run_scenario(handler, *CPU_BASELINE, 0)
+        baseline = run_scenario(handler, between, *CPU_BASELINE, 0)
     write_results("throughput", {
         "what": "records/s through the deliver handler (SQS events -> vendors -> tokens) vs "
                 "ceiling = concurrency × batch_size / latency",
