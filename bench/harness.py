@@ -113,7 +113,7 @@ class ExternalLocalStack(Child):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the local stack did not start:\n{self.process.stdout.read()[-2000:]}")
             time.sleep(0.5)
-        self.outputs = target.outputs
+        self.outputs, self._dynamodb = target.outputs, target.client("dynamodb")
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -123,10 +123,7 @@ class ExternalLocalStack(Child):
         """Every item of StateTable deleted (call it outside the timed part). moto copies the whole table
         for each item of a transaction, so a ledger write there costs more as tokens pile up (322 ms a
         write after a few thousand calls); DynamoDB's cost does not grow with the table."""
-        from usersync_dev.cli.target import local_target
-
-        client = local_target(self.endpoint_url).client("dynamodb")
-        table = self.outputs["StateTableName"]
+        client, table = self._dynamodb, self.outputs["StateTableName"]
         for page in client.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk, sk"):
             keys = page["Items"]
             for start in range(0, len(keys), 25):  # BatchWriteItem's limit

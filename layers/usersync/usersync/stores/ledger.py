@@ -68,14 +68,14 @@ def conflicted(error: ClientError) -> bool:
 
 def written(operation: Callable[..., Any], **request: Any) -> Any:
     """`operation(**request)`, sent again while DynamoDB refuses it for a conflict (see above)."""
-    for attempt in range(CONFLICT_ATTEMPTS):
+    for attempt in range(CONFLICT_ATTEMPTS - 1):
         try:
             return operation(**request)
         except ClientError as error:
-            if attempt + 1 == CONFLICT_ATTEMPTS or not conflicted(error):
+            if not conflicted(error):
                 raise
         time.sleep(random.uniform(0, CONFLICT_PAUSE_S * 2 ** attempt))
-    raise AssertionError("unreachable")
+    return operation(**request)  # the last attempt: whatever it raises is the caller's
 
 
 class DynamoDBLedger:
